@@ -1,0 +1,40 @@
+"""Datasets and input pipelines.
+
+``load_dataset(name, config)`` serves a registered dataset in the layout and
+input shape a model's config declares.
+"""
+
+from __future__ import annotations
+
+from zoo.data.digits import load_digits_arrays, to_layout
+from zoo.data.pipeline import ArrayDataset, BatchSchedule, eval_batches, train_batches
+from zoo.data.synthetic import make_synthetic
+
+DATASETS = ("digits", "synthetic")
+
+
+def load_dataset(name: str, model_config, *, seed: int = 0) -> ArrayDataset:
+    """Loads dataset ``name`` shaped for a model.
+
+    Args:
+      name: one of ``DATASETS``.
+      model_config: a registered model's config (``input_shape``, ``layout``, ``num_classes``).
+      seed: seed of synthetic data (the digits split is fixed).
+
+    Returns:
+      an ``ArrayDataset`` whose inputs are ``[N, *model_config.input_shape]``.
+    """
+    shape, layout = tuple(model_config.input_shape), model_config.layout
+    if name == "digits":
+        if model_config.num_classes != 10:
+            raise ValueError(f"digits has 10 classes; the model has num_classes={model_config.num_classes}")
+        x_train, y_train, x_test, y_test = load_digits_arrays()
+        return ArrayDataset("digits", to_layout(x_train, layout, shape), y_train, to_layout(x_test, layout, shape),
+                            y_test, 10, layout)
+    if name == "synthetic":
+        return make_synthetic(shape, model_config.num_classes, layout, seed=seed)
+    raise ValueError(f"unknown dataset {name!r}; available: {', '.join(DATASETS)}")
+
+
+__all__ = ["DATASETS", "ArrayDataset", "BatchSchedule", "eval_batches", "load_dataset", "load_digits_arrays",
+           "make_synthetic", "to_layout", "train_batches"]

@@ -1,0 +1,75 @@
+"""Input checks shared by the models: clear errors instead of silent broadcasting."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import jax.numpy as jnp
+import numpy as np
+
+
+def check_input(x, expected: Sequence[int], *, model: str, dims: str) -> None:
+    """Raises ValueError unless ``x`` is ``[B, *expected]`` with a numeric dtype.
+
+    Args:
+      x: the array handed to a model.
+      expected: the per-example shape the model's config declares.
+      model: the model's name, for the message.
+      dims: the named dims of the expected input, e.g. ``"[B, H, W, C]"``.
+    """
+    expected = tuple(int(d) for d in expected)
+    shape = tuple(np.shape(x))
+    if len(shape) != len(expected) + 1:
+        raise ValueError(
+            f"{model} expects input of rank {len(expected) + 1} {dims} = "
+            f"[B, {', '.join(map(str, expected))}], got rank {len(shape)} with shape {shape}"
+        )
+    if shape[1:] != expected:
+        raise ValueError(
+            f"{model} expects input {dims} = [B, {', '.join(map(str, expected))}], "
+            f"got shape {shape}"
+        )
+    dtype = jnp.result_type(x)
+    if not (jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)):
+        raise ValueError(f"{model} expects a real-valued numeric input, got dtype {dtype}")
+
+
+def canonical_dtype(value, *, field: str):
+    """Returns ``jnp.dtype(value)`` for a floating dtype, else a ValueError naming ``field``."""
+    try:
+        dtype = jnp.dtype(value)
+    except TypeError as e:
+        raise ValueError(f"{field} must be a floating dtype such as 'float32' or 'bfloat16', got {value!r}") from e
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(f"{field} must be a floating dtype such as 'float32' or 'bfloat16', got {value!r}")
+    return dtype
+
+
+def check_positive_ints(config, *names: str) -> None:
+    """ValueError unless each named field of ``config`` is a positive int (or tuple of them)."""
+    for name in names:
+        value = getattr(config, name)
+        values = value if isinstance(value, tuple) else (value,)
+        if not values or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0 for v in values):
+            raise ValueError(f"{type(config).__name__}.{name} must be positive integer(s), got {value!r}")
+
+
+def check_rate(config, name: str) -> None:
+    """ValueError unless the named field is a probability in [0, 1)."""
+    value = getattr(config, name)
+    if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ValueError(f"{type(config).__name__}.{name} must be in [0, 1), got {value!r}")
+
+
+def normalize_config(config, *, tuple_fields: Sequence[str] = ()) -> None:
+    """Canonicalises a frozen config in place: dtypes to ``jnp.dtype``, lists to tuples.
+
+    Also checks the fields every model config has: ``input_shape`` and ``num_classes``.
+    """
+    for name in tuple_fields + ("input_shape",):
+        value = getattr(config, name)
+        if isinstance(value, list):
+            object.__setattr__(config, name, tuple(value))
+    for name in ("dtype", "param_dtype"):
+        object.__setattr__(config, name, canonical_dtype(getattr(config, name), field=f"{type(config).__name__}.{name}"))
+    check_positive_ints(config, "input_shape", "num_classes")

@@ -1,0 +1,116 @@
+"""Checkpoints with orbax: periodic async saves, keep last N + best, exact resume.
+
+Each checkpoint step directory holds two items:
+
+* ``state``: the ``TrainState`` arrays (step, params, optimizer state, mutable
+  model collections, RNG key data), saved with ``StandardSave``;
+* ``meta``: JSON with the model name and config, the training config and the
+  data position, checked before anything is restored so that a work
+  directory of another model or data order is an error, not a silent mix.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers as policies
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that does not belong to this run or cannot be read."""
+
+
+class Checkpointer:
+    """Thin wrapper over ``orbax.checkpoint.CheckpointManager``.
+
+    Args:
+      directory: where step directories go (created if missing).
+      keep: how many of the newest checkpoints to keep.
+      best_metric: metric name whose best checkpoint is also kept (None: only the newest).
+      best_mode: "max" or "min" for ``best_metric``.
+      async_save: write in a background thread (``save`` returns once arrays are copied).
+    """
+
+    def __init__(self, directory: str | os.PathLike, *, keep: int = 3, best_metric: str | None = "test_accuracy",
+                 best_mode: str = "max", async_save: bool = True):
+        if keep < 1:
+            raise ValueError(f"keep must be >= 1, got {keep}")
+        if best_mode not in ("max", "min"):
+            raise ValueError(f"best_mode must be 'max' or 'min', got {best_mode!r}")
+        self.directory = os.path.abspath(os.fspath(directory))
+        keepers: list[Any] = [policies.LatestN(n=keep)]
+        if best_metric:
+            keepers.append(policies.BestN(
+                get_metric_fn=lambda m: m[best_metric], reverse=best_mode == "min", n=1,
+                keep_checkpoints_without_metrics=False,
+            ))
+        options = ocp.CheckpointManagerOptions(
+            preservation_policy=policies.AnyPreservationPolicy(keepers),
+            enable_async_checkpointing=async_save,
+            create=True,
+        )
+        self._manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "meta"))
+
+    def latest_step(self) -> int | None:
+        return self._manager.latest_step()
+
+    def all_steps(self) -> list[int]:
+        return sorted(self._manager.all_steps())
+
+    def save(self, step: int, items: dict, meta: dict, metrics: dict | None = None) -> None:
+        """Saves ``items`` (a pytree of arrays) and ``meta`` (JSON) at ``step``."""
+        self._manager.save(
+            int(step),
+            args=ocp.args.Composite(state=ocp.args.StandardSave(items), meta=ocp.args.JsonSave(meta)),
+            metrics=metrics, force=True,
+        )
+
+    def read_meta(self, step: int) -> dict:
+        """The JSON ``meta`` of ``step``; CheckpointError if it is missing or unreadable."""
+        try:
+            restored = self._manager.restore(int(step), args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
+            meta = restored["meta"]
+        except Exception as e:  # orbax raises several types for missing / corrupt files
+            raise CheckpointError(
+                f"checkpoint step {step} in {self.directory} has no readable zoo metadata ({type(e).__name__}: {e}); "
+                "it was not written by zoo or is corrupt. Use another work directory."
+            ) from e
+        if not isinstance(meta, dict) or "model" not in meta:
+            raise CheckpointError(f"checkpoint step {step} in {self.directory} has no zoo metadata")
+        return meta
+
+    def restore(self, step: int, target: dict) -> dict:
+        """Restores the ``state`` item of ``step`` into the structure, shapes and dtypes of ``target``."""
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+        try:
+            restored = self._manager.restore(
+                int(step), args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
+            )
+        except Exception as e:
+            raise CheckpointError(
+                f"cannot restore checkpoint step {step} from {self.directory} into this model's train state "
+                f"({type(e).__name__}: {e}). The checkpoint's arrays do not match the model, optimizer or "
+                "config of this run; use the same settings or another work directory."
+            ) from e
+        state = restored["state"]
+        expected = jax.tree.map(lambda x: (x.shape, x.dtype), abstract)
+        got = jax.tree.map(lambda x: (x.shape, x.dtype), state)
+        if jax.tree.structure(expected) != jax.tree.structure(got) or expected != got:
+            raise CheckpointError(f"checkpoint step {step} in {self.directory} does not match this run's train state")
+        return state
+
+    def wait(self) -> None:
+        """Blocks until pending async saves are on disk."""
+        self._manager.wait_until_finished()
+
+    def close(self) -> None:
+        self._manager.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,269 @@
+"""``train_and_evaluate(config, workdir)``: the training loop with exact resume.
+
+Running it twice on the same ``workdir`` resumes from the newest complete
+checkpoint: parameters, optimizer state, RNG and data position are restored,
+so N steps + restart + N steps equals 2N steps in one run, bit for bit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from zoo import registry
+from zoo.data import BatchSchedule, eval_batches, load_dataset
+from zoo.train.checkpoint import CheckpointError, Checkpointer
+from zoo.train.metrics import MetricsLogger, plot_metrics
+from zoo.train.optim import OptimizerConfig, make_optimizer, make_schedule
+from zoo.train.state import TrainState, create_train_state
+from zoo.train.steps import eval_step, train_step
+
+FORMAT_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """One training run.
+
+    Attributes:
+      model: registry name; model_overrides: config fields to change.
+      data: dataset name (``zoo.data.DATASETS``).
+      steps: total optimizer steps; or ``epochs`` (passes over the training set).
+      batch_size: examples per step.
+      seed: seeds initialisation, dropout and the data order.
+      optimizer: see :class:`OptimizerConfig`.
+      dtype: compute dtype ("float32" or "bfloat16"); parameters stay float32.
+      checkpoint_every: save (after evaluating) every this many steps, and at the end.
+      keep_checkpoints: newest checkpoints kept, besides the best by ``test_accuracy``.
+      log_every: steps between train-metric rows.
+      eval_batch_size: batch size of evaluation.
+      async_checkpointing: write checkpoints in the background.
+    """
+
+    model: str
+    model_overrides: dict = dataclasses.field(default_factory=dict)
+    data: str = "digits"
+    steps: int | None = None
+    epochs: float | None = None
+    batch_size: int = 128
+    seed: int = 0
+    optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
+    dtype: str = "float32"
+    checkpoint_every: int = 200
+    keep_checkpoints: int = 3
+    log_every: int = 20
+    eval_batch_size: int = 256
+    async_checkpointing: bool = True
+
+    def __post_init__(self):
+        if (self.steps is None) == (self.epochs is None):
+            raise ValueError(f"give exactly one of steps or epochs (got steps={self.steps}, epochs={self.epochs})")
+        if self.steps is not None and (isinstance(self.steps, bool) or not isinstance(self.steps, int)
+                                       or self.steps < 0):
+            raise ValueError(f"steps must be a non-negative int, got {self.steps!r}")
+        if self.epochs is not None and not self.epochs > 0:
+            raise ValueError(f"epochs must be > 0, got {self.epochs!r}")
+        for name in ("batch_size", "checkpoint_every", "keep_checkpoints", "log_every", "eval_batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if self.dtype not in ("float32", "bfloat16", "float16"):
+            raise ValueError(f"dtype must be 'float32', 'bfloat16' or 'float16', got {self.dtype!r}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def evaluate(eval_fn, state: TrainState, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict:
+    """Mean loss and accuracy over every example of ``(x, y)``."""
+    totals = {"loss_sum": 0.0, "correct": 0.0, "count": 0.0}
+    for batch in eval_batches(x, y, min(batch_size, x.shape[0])):
+        out = jax.device_get(eval_fn(state, batch))
+        for key in totals:
+            totals[key] += float(out[key])
+    return {"loss": totals["loss_sum"] / totals["count"], "accuracy": totals["correct"] / totals["count"]}
+
+
+def _check_resumable(meta: dict, expected: dict, schedule: BatchSchedule, workdir: str) -> None:
+    if meta.get("model") != expected["model"]:
+        raise CheckpointError(
+            f"work directory {workdir} holds a checkpoint of model {meta.get('model')!r}, not {expected['model']!r}; "
+            "use another --workdir for a different model"
+        )
+    if meta.get("model_config") != expected["model_config"]:
+        raise CheckpointError(
+            f"work directory {workdir} holds a {expected['model']} checkpoint with config {meta.get('model_config')}, "
+            f"but this run's config is {expected['model_config']}; use the same settings or another --workdir"
+        )
+    if meta.get("data") != expected["data"]:
+        raise CheckpointError(
+            f"work directory {workdir} was trained on dataset {meta.get('data')!r}, not {expected['data']!r}"
+        )
+    if meta.get("optimizer") != expected["optimizer"]:
+        raise CheckpointError(
+            f"work directory {workdir} was trained with optimizer settings {meta.get('optimizer')}, this run asks for "
+            f"{expected['optimizer']}; resuming would not continue the same training. Use the same settings or "
+            "another --workdir"
+        )
+    schedule.check_position(meta.get("data_position", {}))
+
+
+def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = True) -> dict:
+    """Trains ``config.model`` on ``config.data``, checkpointing and resuming in ``workdir``.
+
+    Args:
+      config: the run's settings.
+      workdir: holds ``checkpoints/``, ``metrics.jsonl``, ``tensorboard/`` and ``curves.png``.
+      progress: show a tqdm progress bar on stderr.
+
+    Returns:
+      a summary dict: ``test_accuracy``, ``test_loss``, ``steps`` (total now in the
+      checkpoint), ``new_steps`` (run by this call), ``train_samples_per_s``
+      (after compilation), ``best_step``, and the output paths.
+    """
+    workdir = os.path.abspath(workdir)
+    os.makedirs(workdir, exist_ok=True)
+    overrides = dict(config.model_overrides)
+    if config.dtype != "float32":
+        overrides.setdefault("dtype", config.dtype)
+    model = registry.create_model(config.model, **overrides)
+    dataset = load_dataset(config.data, model.config, seed=config.seed)
+    schedule = BatchSchedule(dataset.x_train.shape[0], config.batch_size, config.seed)
+    total_steps = config.steps if config.steps is not None else math.ceil(config.epochs * schedule.steps_per_epoch)
+
+    # The optimizer's horizon (cosine decay) is part of what must match on resume; a
+    # constant schedule does not depend on it, so a larger --steps can continue training.
+    horizon = total_steps if config.optimizer.schedule == "cosine" else None
+    tx = make_optimizer(config.optimizer, total_steps)
+    lr_at = make_schedule(config.optimizer, total_steps)
+    state = create_train_state(model, tx, config.seed)
+
+    expected_meta = {
+        "format_version": FORMAT_VERSION,
+        "model": config.model,
+        "model_config": registry.config_to_dict(model.config),
+        "data": config.data,
+        "optimizer": {**dataclasses.asdict(config.optimizer), "horizon": horizon},
+    }
+    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.keep_checkpoints,
+                        best_metric="test_accuracy", async_save=config.async_checkpointing)
+    start_step, previous = 0, {}
+    latest = ckpt.latest_step()
+    if latest is not None:
+        meta = ckpt.read_meta(latest)
+        _check_resumable(meta, expected_meta, schedule, workdir)
+        state = state.with_checkpoint_items(ckpt.restore(latest, state.checkpoint_items()))
+        start_step, previous = int(state.step), meta.get("summary", {})
+
+    logger = MetricsLogger(workdir, resume_step=start_step)
+    train_fn = jax.jit(train_step)
+    eval_fn = jax.jit(eval_step)
+    num_new = max(0, total_steps - start_step)
+
+    def checkpoint(step, state, test):
+        summary = {"test_accuracy": test["accuracy"], "test_loss": test["loss"]}
+        meta = {**expected_meta, "data_position": schedule.position(step), "train_config": config.to_dict(),
+                "summary": {**previous, **summary, **run_stats()}}
+        ckpt.save(step, state.checkpoint_items(), meta, metrics={"test_accuracy": test["accuracy"]})
+
+    bar = None
+    if progress and num_new:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total_steps, initial=start_step, desc=f"{config.model} on {config.data}", unit="step",
+                   file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
+
+    timing = {"seconds": 0.0, "samples": 0}
+
+    def run_stats():
+        if timing["samples"] and timing["seconds"] > 0:
+            return {"train_samples_per_s": timing["samples"] / timing["seconds"]}
+        return {}
+
+    window: list[dict] = []
+    last_train: dict = {}
+    step = start_step
+    try:
+        t_mark = None
+        for step in range(start_step, total_steps):
+            idx = schedule.indices(step)
+            state, metrics = train_fn(state, {"x": dataset.x_train[idx], "y": dataset.y_train[idx]})
+            window.append(metrics)
+            done = step + 1
+            if t_mark is None:  # the first step of this run compiles: time from its end
+                jax.block_until_ready(metrics)
+                t_mark = time.perf_counter()
+            is_log = done % config.log_every == 0 or done == total_steps
+            is_ckpt = done % config.checkpoint_every == 0 or done == total_steps
+            if is_log or is_ckpt:
+                window_host = jax.device_get(window)
+                now = time.perf_counter()
+                timed_steps = len(window) - (1 if step == start_step else 0)
+                timing["seconds"] += now - t_mark
+                timing["samples"] += timed_steps * config.batch_size
+                last_train = {"train_loss": float(np.mean([m["loss"] for m in window_host])),
+                              "train_accuracy": float(np.mean([m["accuracy"] for m in window_host])),
+                              "grad_norm": float(np.mean([m["grad_norm"] for m in window_host])),
+                              "learning_rate": float(lr_at(step))}
+                window = []
+                row = dict(last_train)
+                if "train_samples_per_s" in run_stats():
+                    row["train_samples_per_s"] = run_stats()["train_samples_per_s"]
+                if is_ckpt:
+                    test = evaluate(eval_fn, state, dataset.x_test, dataset.y_test, config.eval_batch_size)
+                    row.update(test_loss=test["loss"], test_accuracy=test["accuracy"])
+                    checkpoint(done, state, test)
+                logger.write(done, row)
+                if bar is not None:
+                    bar.set_postfix(loss=f"{row['train_loss']:.4f}",
+                                    samples_s=f"{row.get('train_samples_per_s', float('nan')):.0f}",
+                                    **({"test_acc": f"{row['test_accuracy']:.4f}"} if is_ckpt else {}))
+                t_mark = time.perf_counter()
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+        ckpt.wait()
+        logger.close()
+
+    final_step = int(state.step)
+    test = evaluate(eval_fn, state, dataset.x_test, dataset.y_test, config.eval_batch_size)
+    if final_step > total_steps:
+        print(f"note: the checkpoint in {workdir} is at step {final_step}, past the requested {total_steps}; "
+              "nothing was trained", file=sys.stderr)
+    steps_with_metrics = ckpt.all_steps()
+    ckpt.close()
+    plot_path = os.path.join(workdir, "curves.png")
+    plot_metrics(logger.path, plot_path, title=f"{config.model} on {config.data}")
+    stats = run_stats() or {"train_samples_per_s": previous.get("train_samples_per_s")}
+    return {
+        "model": config.model,
+        "data": config.data,
+        "steps": final_step,
+        "new_steps": final_step - start_step,
+        "resumed_from": start_step if latest is not None else None,
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "train_loss": last_train.get("train_loss", previous.get("train_loss")),
+        "train_samples_per_s": stats.get("train_samples_per_s"),
+        "params": registry.param_count(model),
+        "checkpoints": steps_with_metrics,
+        "workdir": workdir,
+        "checkpoint_dir": os.path.join(workdir, "checkpoints"),
+        "metrics": logger.path,
+        "tensorboard": logger.tensorboard_dir,
+        "plot": plot_path,
+    }
+
+
+__all__ = ["TrainConfig", "train_and_evaluate", "evaluate"]
