@@ -6,8 +6,9 @@ input shape a model's config declares.
 
 from __future__ import annotations
 
+from zoo.data.augment import augment_batch, random_shift, resolve_augment
 from zoo.data.digits import load_digits_arrays, to_layout
-from zoo.data.pipeline import ArrayDataset, BatchSchedule, eval_batches, train_batches
+from zoo.data.pipeline import ArrayDataset, BatchSchedule, eval_batches, train_batch
 from zoo.data.synthetic import make_synthetic
 
 DATASETS = ("digits", "synthetic")
@@ -37,4 +38,5 @@ def load_dataset(name: str, model_config, *, seed: int = 0) -> ArrayDataset:
 
 
 __all__ = ["DATASETS", "ArrayDataset", "BatchSchedule", "eval_batches", "load_dataset", "load_digits_arrays",
-           "make_synthetic", "to_layout", "train_batches"]
+           "make_synthetic", "to_layout", "train_batch", "augment_batch", "random_shift",
+           "resolve_augment"]

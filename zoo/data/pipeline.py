@@ -15,6 +15,8 @@ import dataclasses
 
 import numpy as np
 
+from zoo.data.augment import augment_batch
+
 
 @dataclasses.dataclass(frozen=True)
 class ArrayDataset:
@@ -84,11 +86,11 @@ class BatchSchedule:
                 )
 
 
-def train_batches(dataset: ArrayDataset, schedule: BatchSchedule, start_step: int, num_steps: int):
-    """Yields ``(step, {"x": [B, ...], "y": [B]})`` for ``start_step <= step < start_step + num_steps``."""
-    for step in range(start_step, start_step + num_steps):
-        idx = schedule.indices(step)
-        yield step, {"x": dataset.x_train[idx], "y": dataset.y_train[idx]}
+def train_batch(dataset: ArrayDataset, schedule: BatchSchedule, step: int, augment: str = "none") -> dict:
+    """The training batch ``{"x": [B, ...], "y": [B]}`` of global step ``step``, augmented."""
+    idx = schedule.indices(step)
+    x = augment_batch(dataset.x_train[idx], augment, seed=schedule.seed, step=step)
+    return {"x": x, "y": dataset.y_train[idx]}
 
 
 def eval_batches(x: np.ndarray, y: np.ndarray, batch_size: int):

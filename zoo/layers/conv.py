@@ -1,14 +1,26 @@
-"""2-D convolution and pooling whose gradients are matrix products.
+"""2-D convolution and pooling with CPU-friendly hand-written gradients.
 
 XLA's CPU backend computes the backward pass of ``lax.conv_general_dilated``
-slowly (the filter gradient especially), and fuses elementwise producers into
-dot operands, which turns a fast library GEMM into a slow loop nest.  The
-``matmul`` implementation below writes a stride-1 convolution as a sum of
-``kh * kw`` shifted matrix products and gives it a hand-written VJP made of
-matrix products too; optimization barriers keep the GEMM operands
-materialised.  The result is the same convolution (same parameters, same
-outputs up to float summation order), so weights move freely between
-implementations and to Keras / PyTorch.
+slowly (the filter gradient especially), fuses elementwise producers into dot
+operands (which turns a fast library GEMM into a slow loop nest), and gives
+``reduce_window`` max pooling a slow ``select_and_scatter`` gradient.  The
+``matmul`` implementation below computes the same stride-1 convolution
+(same parameters, same outputs up to float summation order, so weights move
+freely between implementations and to Keras / PyTorch) with a custom VJP:
+
+* few input channels (``KH * KW * C`` small, e.g. a grayscale / RGB first
+  layer): the forward pass is a sum of ``KH * KW`` shifted broadcast products,
+  one elementwise loop that XLA fuses with the bias, ReLU and pooling that
+  follow; the filter gradient is one GEMM against the ``[KH*KW*C, N]`` patches.
+* otherwise: ``im2col`` built with a single row gather (much faster on XLA CPU
+  than a channel concatenate), one ``[N, KH*KW*C] @ [KH*KW*C, F]`` GEMM
+  forward, one GEMM for the filter gradient and XLA's own transposed
+  convolution for the input gradient.
+
+Every large intermediate is kept small and the pieces are chained with
+optimization barriers: a jitted step whose temporaries exceed glibc's mmap
+threshold (32 MiB) page-faults its whole scratch arena on every call, which
+costs more than the arithmetic.
 
 Shapes: ``x [B, H, W, C]``, ``kernel [KH, KW, C, F]`` (HWIO, as Keras and
 ``flax.linen.Conv``), output ``[B, H - KH + 1, W - KW + 1, F]`` for VALID.
@@ -16,11 +28,13 @@ Shapes: ``x [B, H, W, C]``, ``kernel [KH, KW, C, F]`` (HWIO, as Keras and
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from zoo.layers import axes
@@ -28,6 +42,8 @@ from zoo.layers import axes
 CONV_IMPLS = ("matmul", "xla")
 _DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
 _barrier = lax.optimization_barrier
+# Up to this many taps x input channels the forward pass is elementwise.
+_ELEMENTWISE_MAX_TAPS = 27
 
 
 def _offsets(kh: int, kw: int):
@@ -38,44 +54,115 @@ def _window(x, i: int, j: int, ho: int, wo: int):
     return x[:, i:i + ho, j:j + wo, :]  # [B, Ho, Wo, C]
 
 
-def _conv_shifted_matmuls(x, kernel):
+def _patch_rows(h: int, w: int, kh: int, kw: int) -> np.ndarray:
+    """Row indices into ``x.reshape(B, H*W, C)`` of the ``[Ho*Wo*KH*KW]`` patch entries."""
+    ho, wo = h - kh + 1, w - kw + 1
+    oh, ow = np.arange(ho)[:, None, None, None], np.arange(wo)[None, :, None, None]
+    di, dj = np.arange(kh)[None, None, :, None], np.arange(kw)[None, None, None, :]
+    return ((oh + di) * w + ow + dj).reshape(-1).astype(np.int32)
+
+
+def _im2col(x, kh: int, kw: int):
+    """``[B, H, W, C] -> [B * Ho * Wo, KH * KW * C]`` patches (tap-major, channel-minor)."""
+    b, h, w, c = x.shape
+    ho, wo = h - kh + 1, w - kw + 1
+    rows = jnp.asarray(_patch_rows(h, w, kh, kw))
+    patches = jnp.take(x.reshape(b, h * w, c), rows, axis=1, mode="clip")  # [B, Ho*Wo*KH*KW, C]
+    return patches.reshape(b * ho * wo, kh * kw * c)
+
+
+def _conv_transpose_input(g, kernel, dtype):
+    """Gradient of a VALID stride-1 conv w.r.t. its input (XLA's transposed conv)."""
     kh, kw = kernel.shape[:2]
+    return lax.conv_general_dilated(
+        g, jnp.swapaxes(kernel[::-1, ::-1], 2, 3), (1, 1), ((kh - 1, kh - 1), (kw - 1, kw - 1)),
+        dimension_numbers=_DIMENSION_NUMBERS,
+    ).astype(dtype)
+
+
+# --------------------------------------------------------------------------
+# few input channels: elementwise forward, GEMM filter gradient
+
+
+def _conv_elementwise(x, kernel):
+    kh, kw, c, _ = kernel.shape
     ho, wo = x.shape[1] - kh + 1, x.shape[2] - kw + 1
+    acc = jnp.promote_types(x.dtype, jnp.float32)  # accumulate bf16 / f16 in f32, as a GEMM does
     y = None
     for i, j in _offsets(kh, kw):
-        term = _barrier(_window(x, i, j, ho, wo)) @ kernel[i, j]  # [B, Ho, Wo, F]
-        y = term if y is None else y + term
-    return y
+        win = _window(x, i, j, ho, wo).astype(acc)
+        for ch in range(c):
+            term = win[..., ch:ch + 1] * kernel[i, j, ch].astype(acc)  # [B, Ho, Wo, F]
+            y = term if y is None else y + term
+    return y.astype(x.dtype)
+
+
+def _tap_major_patches(x, kh: int, kw: int):
+    """``[KH*KW*C, B*Ho*Wo]`` patches, one contiguous row per (tap, channel)."""
+    b, h, w, c = x.shape
+    ho, wo = h - kh + 1, w - kw + 1
+    xt = jnp.moveaxis(x, 3, 0)  # [C, B, H, W]
+    rows = jnp.stack([xt[:, :, i:i + ho, j:j + wo] for i, j in _offsets(kh, kw)])  # [KH*KW, C, B, Ho, Wo]
+    return rows.reshape(kh * kw * c, b * ho * wo)
 
 
 @jax.custom_vjp
-def _conv_matmul(x, kernel):
-    return _conv_shifted_matmuls(x, kernel)
+def _conv_small(x, kernel):
+    return _conv_elementwise(x, kernel)
 
 
-def _conv_matmul_fwd(x, kernel):
-    return _conv_shifted_matmuls(x, kernel), (x, kernel)
+def _conv_small_fwd(x, kernel):
+    return _conv_elementwise(x, kernel), (x, kernel)
 
 
-def _conv_matmul_bwd(residuals, g):
+def _conv_small_bwd(residuals, g):
     x, kernel = residuals
-    kh, kw = kernel.shape[:2]
-    height, width = x.shape[1], x.shape[2]
-    ho, wo = g.shape[1], g.shape[2]
-    g = _barrier(g)  # [B, Ho, Wo, F]
-    dkernel = jnp.stack([
-        jnp.einsum("bhwc,bhwf->cf", _barrier(_window(x, i, j, ho, wo)), g)
-        for i, j in _offsets(kh, kw)
-    ]).reshape(kernel.shape)
-    dx = None
-    for i, j in _offsets(kh, kw):
-        part = _barrier(g @ kernel[i, j].T)  # [B, Ho, Wo, C]
-        part = jnp.pad(part, ((0, 0), (i, height - ho - i), (j, width - wo - j), (0, 0)))
-        dx = part if dx is None else dx + part
-    return dx.astype(x.dtype), dkernel.astype(kernel.dtype)
+    kh, kw, c, f = kernel.shape
+    g2 = _barrier(g.reshape(-1, f))  # [N, F], materialised once
+    patches_t = _barrier(_tap_major_patches(x, kh, kw))  # [KH*KW*C, N]
+    dkernel = (patches_t @ g2).reshape(kernel.shape)
+    dx = _conv_transpose_input(g, kernel, x.dtype)
+    return dx, dkernel.astype(kernel.dtype)
 
 
-_conv_matmul.defvjp(_conv_matmul_fwd, _conv_matmul_bwd)
+_conv_small.defvjp(_conv_small_fwd, _conv_small_bwd)
+
+
+# --------------------------------------------------------------------------
+# general case: im2col GEMMs
+
+
+def _conv_gemm_fwd_impl(x, kernel):
+    kh, kw, c, f = kernel.shape
+    b, h, w, _ = x.shape
+    ho, wo = h - kh + 1, w - kw + 1
+    patches = _barrier(_im2col(x, kh, kw))  # [N, KH*KW*C]
+    y = patches @ kernel.reshape(kh * kw * c, f)
+    return y.reshape(b, ho, wo, f), patches
+
+
+@jax.custom_vjp
+def _conv_gemm(x, kernel):
+    return _conv_gemm_fwd_impl(x, kernel)[0]
+
+
+def _conv_gemm_fwd(x, kernel):
+    y, patches = _conv_gemm_fwd_impl(x, kernel)
+    return y, (x, kernel)
+
+
+def _conv_gemm_bwd(residuals, g):
+    x, kernel = residuals
+    kh, kw, c, f = kernel.shape
+    g = _barrier(g)
+    dx = _conv_transpose_input(g, kernel, x.dtype)
+    dx, g = _barrier((dx, g))  # one big operation at a time keeps the scratch arena small
+    patches = _barrier(_im2col(x, kh, kw))  # [N, KH*KW*C]
+    dkernel = (g.reshape(-1, f).T @ patches).T.reshape(kernel.shape)
+    return dx, dkernel.astype(kernel.dtype)
+
+
+_conv_gemm.defvjp(_conv_gemm_fwd, _conv_gemm_bwd)
 
 
 def conv2d(x, kernel, *, padding: str = "VALID", impl: str = "matmul"):
@@ -85,7 +172,7 @@ def conv2d(x, kernel, *, padding: str = "VALID", impl: str = "matmul"):
       x: ``[B, H, W, C]`` input.
       kernel: ``[KH, KW, C, F]`` filters.
       padding: ``"VALID"`` or ``"SAME"`` (zero padding, output keeps ``H, W``).
-      impl: ``"matmul"`` (shifted GEMMs with a GEMM backward, fast on CPU) or
+      impl: ``"matmul"`` (GEMMs with a GEMM backward, fast on CPU) or
         ``"xla"`` (``lax.conv_general_dilated``).
 
     Returns:
@@ -102,19 +189,60 @@ def conv2d(x, kernel, *, padding: str = "VALID", impl: str = "matmul"):
         )
     if impl == "xla":
         return lax.conv_general_dilated(x, kernel, (1, 1), padding, dimension_numbers=_DIMENSION_NUMBERS)
+    kh, kw, c, _ = kernel.shape
     if padding == "SAME":
-        kh, kw = kernel.shape[:2]
         x = jnp.pad(x, ((0, 0), ((kh - 1) // 2, kh // 2), ((kw - 1) // 2, kw // 2), (0, 0)))
-    if x.shape[1] < kernel.shape[0] or x.shape[2] < kernel.shape[1]:
+    if x.shape[1] < kh or x.shape[2] < kw:
         raise ValueError(f"input spatial size {x.shape[1:3]} is smaller than the kernel {kernel.shape[:2]}")
-    return _conv_matmul(x, kernel)
+    if kh * kw * c <= _ELEMENTWISE_MAX_TAPS:
+        return _conv_small(x, kernel)
+    return _conv_gemm(x, kernel)
+
+
+# --------------------------------------------------------------------------
+# pooling
+
+
+def _pool_windows(x, window: int):
+    b, h, w, c = x.shape
+    return x.reshape(b, h // window, window, w // window, window, c)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(1,))
+def _max_pool(x, window: int):  # x [B, Ho*k, Wo*k, C]
+    return _pool_windows(x, window).max(axis=(2, 4))
+
+
+def _max_pool_fwd(x, window):
+    xw = _pool_windows(x, window)  # [B, Ho, k, Wo, k, C]
+    y = xw.max(axis=(2, 4))
+    # window position of the first maximum, as int8: the only residual.
+    idx_dtype = jnp.int8 if window * window <= 127 else jnp.int32
+    best = jnp.full(y.shape, window * window - 1, idx_dtype)
+    for pos in reversed(range(window * window - 1)):
+        a, c = divmod(pos, window)
+        best = jnp.where(xw[:, :, a, :, c, :] == y, jnp.asarray(pos, idx_dtype), best)
+    return y, best
+
+
+def _max_pool_bwd(window, best, g):
+    b, ho, wo, c = g.shape
+    pos = (lax.broadcasted_iota(best.dtype, (1, 1, window, 1, window, 1), 2) * window
+           + lax.broadcasted_iota(best.dtype, (1, 1, window, 1, window, 1), 4))
+    dx = jnp.where(best[:, :, None, :, None, :] == pos, g[:, :, None, :, None, :], jnp.zeros((), g.dtype))
+    return (dx.reshape(b, ho * window, wo * window, c),)
+
+
+_max_pool.defvjp(_max_pool_fwd, _max_pool_bwd)
 
 
 def max_pool(x, window: int):
     """Non-overlapping ``window x window`` max pooling, VALID (floor) like Keras.
 
-    Written as reshape + max so that its gradient is elementwise (XLA's CPU
-    ``select_and_scatter`` for ``reduce_window`` is slow).
+    The gradient goes to the first maximum of each window (as XLA's
+    ``reduce_window`` and PyTorch); it is computed from an ``int8`` argmax
+    saved by the forward pass, an elementwise select instead of XLA CPU's
+    slow ``select_and_scatter``.
 
     Args:
       x: ``[B, H, W, C]``.
@@ -127,8 +255,7 @@ def max_pool(x, window: int):
     ho, wo = h // window, w // window
     if ho == 0 or wo == 0:
         raise ValueError(f"max_pool window {window} is larger than the input's spatial size {(h, w)}")
-    x = x[:, :ho * window, :wo * window, :]
-    return x.reshape(b, ho, window, wo, window, c).max(axis=(2, 4))
+    return _max_pool(x[:, :ho * window, :wo * window, :], int(window))
 
 
 class Conv2D(nn.Module):

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from zoo import registry
-from zoo.data import BatchSchedule, eval_batches, load_dataset
+from zoo.data import BatchSchedule, eval_batches, load_dataset, resolve_augment, train_batch
 from zoo.train.checkpoint import CheckpointError, Checkpointer
 from zoo.train.metrics import MetricsLogger, plot_metrics
 from zoo.train.optim import OptimizerConfig, make_optimizer, make_schedule
@@ -39,7 +39,9 @@ class TrainConfig:
       data: dataset name (``zoo.data.DATASETS``).
       steps: total optimizer steps; or ``epochs`` (passes over the training set).
       batch_size: examples per step.
-      seed: seeds initialisation, dropout and the data order.
+      seed: seeds initialisation, dropout, the data order and augmentation.
+      augment: "auto" (random shifts of digit images / row sequences, none
+        otherwise), "shift:N" or "none"; see ``zoo.data.augment``.
       optimizer: see :class:`OptimizerConfig`.
       dtype: compute dtype ("float32" or "bfloat16"); parameters stay float32.
       checkpoint_every: save (after evaluating) every this many steps, and at the end.
@@ -56,6 +58,7 @@ class TrainConfig:
     epochs: float | None = None
     batch_size: int = 128
     seed: int = 0
+    augment: str = "auto"
     optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
     dtype: str = "float32"
     checkpoint_every: int = 200
@@ -108,6 +111,11 @@ def _check_resumable(meta: dict, expected: dict, schedule: BatchSchedule, workdi
         raise CheckpointError(
             f"work directory {workdir} was trained on dataset {meta.get('data')!r}, not {expected['data']!r}"
         )
+    if meta.get("augment") != expected["augment"]:
+        raise CheckpointError(
+            f"work directory {workdir} was trained with augment={meta.get('augment')!r}, this run asks for "
+            f"{expected['augment']!r}; use the same setting or another --workdir"
+        )
     if meta.get("optimizer") != expected["optimizer"]:
         raise CheckpointError(
             f"work directory {workdir} was trained with optimizer settings {meta.get('optimizer')}, this run asks for "
@@ -138,6 +146,7 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
     model = registry.create_model(config.model, **overrides)
     dataset = load_dataset(config.data, model.config, seed=config.seed)
     schedule = BatchSchedule(dataset.x_train.shape[0], config.batch_size, config.seed)
+    augment = resolve_augment(config.augment, model.config.layout, config.data)
     total_steps = config.steps if config.steps is not None else math.ceil(config.epochs * schedule.steps_per_epoch)
 
     # The optimizer's horizon (cosine decay) is part of what must match on resume; a
@@ -152,6 +161,7 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
         "model": config.model,
         "model_config": registry.config_to_dict(model.config),
         "data": config.data,
+        "augment": augment,
         "optimizer": {**dataclasses.asdict(config.optimizer), "horizon": horizon},
     }
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.keep_checkpoints,
@@ -195,8 +205,7 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
     try:
         t_mark = None
         for step in range(start_step, total_steps):
-            idx = schedule.indices(step)
-            state, metrics = train_fn(state, {"x": dataset.x_train[idx], "y": dataset.y_train[idx]})
+            state, metrics = train_fn(state, train_batch(dataset, schedule, step, augment))
             window.append(metrics)
             done = step + 1
             if t_mark is None:  # the first step of this run compiles: time from its end

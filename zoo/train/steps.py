@@ -37,7 +37,7 @@ def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
 
     (loss, (logits, new_model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     new_state = state.apply_gradients(grads, model_state=dict(new_model_state))
-    metrics = {"loss": loss, "accuracy": accuracy(logits, batch["y"]), "grad_norm": optax.global_norm(grads)}
+    metrics = {"loss": loss, "accuracy": accuracy(logits, batch["y"]), "grad_norm": optax.tree.norm(grads)}
     return new_state, metrics
 
 

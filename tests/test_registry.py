@@ -1,0 +1,109 @@
+"""Registry behaviour and one registry-wide conformance test for every model."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import zoo
+from zoo.train import create_train_state, train_step
+
+ALL_MODELS = zoo.list_models()
+
+
+def test_list_models_has_the_seed_models():
+    assert {"mlp", "seed_cnn", "seed_lstm"} <= set(ALL_MODELS)
+    assert zoo.list_models("seed_*") == ["seed_cnn", "seed_lstm"]
+    assert zoo.list_models("nothing*") == []
+
+
+def test_unknown_model_name_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"unknown model 'resnet9000'.*known models: .*seed_cnn"):
+        zoo.create_model("resnet9000")
+
+
+def test_unknown_override_names_valid_fields():
+    with pytest.raises(ValueError, match=r"unknown config field\(s\) \['widht'\].*valid fields"):
+        zoo.create_model("seed_cnn", widht=3)
+
+
+@pytest.mark.parametrize("name, overrides, message", [
+    ("seed_cnn", {"features": (32, 0)}, "features must be positive"),
+    ("seed_cnn", {"input_shape": (28, 28)}, r"input_shape must be \(H, W, C\)"),
+    ("seed_cnn", {"input_shape": (6, 6, 1)}, "too small"),
+    ("seed_cnn", {"conv_impl": "fft"}, "conv_impl must be one of"),
+    ("seed_cnn", {"dropout_rate": 1.5}, r"dropout_rate must be in \[0, 1\)"),
+    ("seed_lstm", {"hidden": ()}, "hidden must be positive"),
+    ("seed_lstm", {"unroll": 0}, "unroll must be True or a positive int"),
+    ("mlp", {"activation": "swishy"}, "activation must be one of"),
+    ("mlp", {"dtype": "int32"}, "dtype must be a floating dtype"),
+    ("mlp", {"num_classes": -1}, "num_classes must be positive"),
+])
+def test_bad_config_values_are_rejected(name, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        zoo.create_model(name, **overrides)
+
+
+def test_config_is_frozen_and_hashable():
+    model = zoo.create_model("seed_cnn")
+    hash(model.config)
+    with pytest.raises(Exception):
+        model.config.hidden = 3
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+class TestEveryModel:
+    """init, apply (with and without jit), shapes, finiteness and one training step for each model."""
+
+    @pytest.mark.parametrize("with_jit", [True, False], ids=["jit", "nojit"])
+    def test_apply_shapes_and_finite(self, name, with_jit):
+        model = zoo.create_model(name)
+        variables = zoo.init_variables(model, jax.random.key(0))
+        x = jax.random.uniform(jax.random.key(1), (3, *model.config.input_shape))
+        apply = lambda v, x: model.apply(v, x, train=False)  # noqa: E731
+        logits = (jax.jit(apply) if with_jit else apply)(variables, x)
+        chex.assert_shape(logits, (3, model.config.num_classes))
+        chex.assert_tree_all_finite(logits)
+
+    def test_train_mode_needs_and_uses_dropout_rng(self, name):
+        model = zoo.create_model(name)
+        variables = zoo.init_variables(model, jax.random.key(0))
+        x = jnp.ones((2, *model.config.input_shape))
+        out = model.apply(variables, x, train=True, rngs={"dropout": jax.random.key(3)})
+        chex.assert_shape(out, (2, model.config.num_classes))
+
+    def test_one_training_step_changes_params_and_lowers_loss_on_the_batch(self, name):
+        model = zoo.create_model(name)
+        state = create_train_state(model, optax.adam(1e-3), seed=0)
+        batch = {"x": np.asarray(jax.random.uniform(jax.random.key(2), (8, *model.config.input_shape))),
+                 "y": np.arange(8, dtype=np.int32) % model.config.num_classes}
+        step = jax.jit(train_step)
+        new_state, metrics = step(state, batch)
+        assert int(new_state.step) == 1
+        chex.assert_tree_all_finite(metrics)
+        changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), state.params, new_state.params)
+        assert all(jax.tree.leaves(changed)), changed
+        for _ in range(5):
+            new_state, later = step(new_state, batch)
+        assert float(later["loss"]) < float(metrics["loss"])
+
+    def test_wrong_input_shape_is_a_clear_error(self, name):
+        model = zoo.create_model(name)
+        variables = zoo.init_variables(model, jax.random.key(0))
+        shape = model.config.input_shape
+        with pytest.raises(ValueError, match=rf"{name} expects input of rank {len(shape) + 1}"):
+            model.apply(variables, jnp.ones(shape), train=False)  # batch dim missing
+        bad = (2, *shape[:-1], shape[-1] + 1)
+        with pytest.raises(ValueError, match=rf"{name} expects input .* got shape \(2,"):
+            model.apply(variables, jnp.ones(bad), train=False)
+
+    def test_bfloat16_compute_keeps_float32_params(self, name):
+        model = zoo.create_model(name, dtype="bfloat16")
+        variables = zoo.init_variables(model, jax.random.key(0))
+        assert {x.dtype for x in jax.tree.leaves(variables["params"])} == {jnp.dtype("float32")}
+        logits = model.apply(variables, jnp.ones((2, *model.config.input_shape)), train=False)
+        assert logits.dtype == jnp.bfloat16
+        reference = zoo.create_model(name).apply(variables, jnp.ones((2, *model.config.input_shape)), train=False)
+        np.testing.assert_allclose(np.asarray(logits, np.float32), reference, atol=0.1, rtol=0.05)

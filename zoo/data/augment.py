@@ -1,0 +1,58 @@
+"""Training-time augmentation, deterministic in ``(seed, step)`` so resume stays exact.
+
+Specs: ``"none"``, or ``"shift:N"``: translate each example by up to ``N``
+pixels along its two leading axes (zero fill), for image inputs ``[H, W, C]``
+and for images served as row sequences ``[T, D]``.  ``"auto"`` picks
+``shift:2`` for digit images, ``shift:1`` for digit row sequences and
+``none`` elsewhere.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# datasets whose examples are images (in every layout they are served in)
+_IMAGE_DATASETS = ("digits",)
+
+
+def resolve_augment(augment: str, layout: str, dataset: str) -> str:
+    """Validates an augmentation spec and resolves ``"auto"``; returns ``"none"`` or ``"shift:N"``."""
+    if augment == "auto":
+        if dataset in _IMAGE_DATASETS and layout == "image":
+            return "shift:2"
+        if dataset in _IMAGE_DATASETS and layout == "sequence":
+            return "shift:1"
+        return "none"
+    if augment == "none":
+        return augment
+    kind, _, amount = augment.partition(":")
+    if kind != "shift" or not amount.isdigit() or int(amount) < 1:
+        raise ValueError(f"augment must be 'auto', 'none' or 'shift:N' with N >= 1, got {augment!r}")
+    if layout not in ("image", "sequence"):
+        raise ValueError(f"shift augmentation needs image or row-sequence inputs, not layout {layout!r}")
+    return augment
+
+
+def random_shift(x: np.ndarray, rng: np.random.Generator, max_shift: int) -> np.ndarray:
+    """Translates each example of ``x [B, H, W, ...]`` by up to ``max_shift`` along H and W, filling zeros.
+
+    Args:
+      x: a batch whose axes 1 and 2 are spatial (``[B, H, W, C]`` or ``[B, T, D]``).
+      rng: source of the per-example offsets.
+      max_shift: largest shift along each axis.
+
+    Returns:
+      the shifted batch, same shape and dtype.
+    """
+    b, h, w = x.shape[:3]
+    pad = [(0, 0), (max_shift, max_shift), (max_shift, max_shift)] + [(0, 0)] * (x.ndim - 3)
+    padded = np.pad(x, pad)
+    offsets = rng.integers(0, 2 * max_shift + 1, size=(b, 2))
+    return np.stack([padded[i, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offsets)])
+
+
+def augment_batch(x: np.ndarray, augment: str, *, seed: int, step: int) -> np.ndarray:
+    """Applies a resolved ``augment`` spec to a training batch, drawing randomness from ``(seed, step)``."""
+    if augment == "none":
+        return x
+    return random_shift(x, np.random.default_rng([seed, step, 0x5A]), int(augment.partition(":")[2]))
