@@ -118,7 +118,8 @@ def _conv_small_fwd(x, kernel):
 def _conv_small_bwd(residuals, g):
     x, kernel = residuals
     kh, kw, c, f = kernel.shape
-    g2 = _barrier(g.reshape(-1, f))  # [N, F], materialised once
+    # The barrier ties x to g so the patches are built here, not kept alive from the forward pass.
+    g2, x = _barrier((g.reshape(-1, f), x))  # g2 [N, F] materialised once
     patches_t = _barrier(_tap_major_patches(x, kh, kw))  # [KH*KW*C, N]
     dkernel = (patches_t @ g2).reshape(kernel.shape)
     dx = _conv_transpose_input(g, kernel, x.dtype)
@@ -148,17 +149,18 @@ def _conv_gemm(x, kernel):
 
 def _conv_gemm_fwd(x, kernel):
     y, patches = _conv_gemm_fwd_impl(x, kernel)
-    return y, (x, kernel)
+    return y, (x, kernel, patches)
 
 
 def _conv_gemm_bwd(residuals, g):
-    x, kernel = residuals
+    x, kernel, patches = residuals
     kh, kw, c, f = kernel.shape
     g = _barrier(g)
     dx = _conv_transpose_input(g, kernel, x.dtype)
     dx, g = _barrier((dx, g))  # one big operation at a time keeps the scratch arena small
-    patches = _barrier(_im2col(x, kh, kw))  # [N, KH*KW*C]
-    dkernel = (g.reshape(-1, f).T @ patches).T.reshape(kernel.shape)
+    g_t = _barrier(g.reshape(-1, f).T)  # [F, N]: both GEMM operands row-major (a transposed
+    # operand sends XLA CPU to a much slower dot); patches [N, KH*KW*C]
+    dkernel = _barrier(g_t @ patches).T.reshape(kernel.shape)
     return dx, dkernel.astype(kernel.dtype)
 
 

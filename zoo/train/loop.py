@@ -116,22 +116,29 @@ def _check_resumable(meta: dict, expected: dict, schedule: BatchSchedule, workdi
             f"work directory {workdir} was trained with augment={meta.get('augment')!r}, this run asks for "
             f"{expected['augment']!r}; use the same setting or another --workdir"
         )
-    if meta.get("optimizer") != expected["optimizer"]:
+    saved_opt = meta.get("optimizer") or {}
+    changed = {k: (saved_opt.get(k), v) for k, v in expected["optimizer"].items() if saved_opt.get(k) != v}
+    if changed:
+        diff = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
+        hint = (" (a cosine schedule's horizon is the total --steps)" if "horizon" in changed else "")
         raise CheckpointError(
-            f"work directory {workdir} was trained with optimizer settings {meta.get('optimizer')}, this run asks for "
-            f"{expected['optimizer']}; resuming would not continue the same training. Use the same settings or "
-            "another --workdir"
+            f"work directory {workdir} was trained with other optimizer settings ({diff}){hint}; resuming would "
+            "not continue the same training. Use the same settings or another --workdir"
         )
     schedule.check_position(meta.get("data_position", {}))
 
 
-def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = True) -> dict:
+def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = True,
+                       stop_after: int | None = None) -> dict:
     """Trains ``config.model`` on ``config.data``, checkpointing and resuming in ``workdir``.
 
     Args:
       config: the run's settings.
       workdir: holds ``checkpoints/``, ``metrics.jsonl``, ``tensorboard/`` and ``curves.png``.
       progress: show a tqdm progress bar on stderr.
+      stop_after: end this call (with a checkpoint) once the step count reaches
+        this, as if interrupted; a later call continues toward ``config.steps``
+        exactly as if it had never stopped.
 
     Returns:
       a summary dict: ``test_accuracy``, ``test_loss``, ``steps`` (total now in the
@@ -177,7 +184,8 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
     logger = MetricsLogger(workdir, resume_step=start_step)
     train_fn = jax.jit(train_step)
     eval_fn = jax.jit(eval_step)
-    num_new = max(0, total_steps - start_step)
+    end_step = total_steps if stop_after is None else max(start_step, min(total_steps, stop_after))
+    num_new = end_step - start_step
 
     def checkpoint(step, state, test):
         summary = {"test_accuracy": test["accuracy"], "test_loss": test["loss"]}
@@ -204,15 +212,15 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
     step = start_step
     try:
         t_mark = None
-        for step in range(start_step, total_steps):
+        for step in range(start_step, end_step):
             state, metrics = train_fn(state, train_batch(dataset, schedule, step, augment))
             window.append(metrics)
             done = step + 1
             if t_mark is None:  # the first step of this run compiles: time from its end
                 jax.block_until_ready(metrics)
                 t_mark = time.perf_counter()
-            is_log = done % config.log_every == 0 or done == total_steps
-            is_ckpt = done % config.checkpoint_every == 0 or done == total_steps
+            is_log = done % config.log_every == 0 or done == end_step
+            is_ckpt = done % config.checkpoint_every == 0 or done == end_step
             if is_log or is_ckpt:
                 window_host = jax.device_get(window)
                 now = time.perf_counter()
@@ -275,4 +283,33 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
     }
 
 
-__all__ = ["TrainConfig", "train_and_evaluate", "evaluate"]
+def load_run(workdir: str, step: int | None = None):
+    """Loads a trained run for inference or inspection.
+
+    Args:
+      workdir: a directory written by :func:`train_and_evaluate` (or ``zoo train``).
+      step: which checkpoint (default: the newest).
+
+    Returns:
+      ``(model, state, meta)``: the rebuilt model, its restored ``TrainState``
+      and the checkpoint's metadata.
+    """
+    ckpt = Checkpointer(os.path.join(os.path.abspath(workdir), "checkpoints"), async_save=False)
+    try:
+        step = ckpt.latest_step() if step is None else step
+        if step is None:
+            raise CheckpointError(f"no checkpoint in {workdir}")
+        if step not in ckpt.all_steps():
+            raise CheckpointError(f"no checkpoint at step {step} in {workdir}; available: {ckpt.all_steps()}")
+        meta = ckpt.read_meta(step)
+        model = registry.create_model(meta["model"], **meta["model_config"])
+        optimizer = {k: v for k, v in meta["optimizer"].items() if k != "horizon"}
+        tx = make_optimizer(OptimizerConfig(**optimizer), meta["optimizer"]["horizon"] or 1)
+        state = create_train_state(model, tx, meta["train_config"]["seed"])
+        state = state.with_checkpoint_items(ckpt.restore(step, state.checkpoint_items()))
+    finally:
+        ckpt.close()
+    return model, state, meta
+
+
+__all__ = ["TrainConfig", "train_and_evaluate", "evaluate", "load_run"]
