@@ -46,6 +46,15 @@ _barrier = lax.optimization_barrier
 _ELEMENTWISE_MAX_TAPS = 27
 
 
+def _after(x, dep):
+    """``x`` with a data dependence on ``dep``, so XLA schedules its users after ``dep`` exists.
+
+    (Optimization barriers are dropped before scheduling, so they cannot order work.)
+    Adds ``0 * dep[first]``: exact, unless ``dep`` is not finite, when the gradient is not either.
+    """
+    return x + (dep.reshape(-1)[0] * 0).astype(x.dtype)
+
+
 def _offsets(kh: int, kw: int):
     return [(i, j) for i in range(kh) for j in range(kw)]
 
@@ -118,8 +127,8 @@ def _conv_small_fwd(x, kernel):
 def _conv_small_bwd(residuals, g):
     x, kernel = residuals
     kh, kw, c, f = kernel.shape
-    # The barrier ties x to g so the patches are built here, not kept alive from the forward pass.
-    g2, x = _barrier((g.reshape(-1, f), x))  # g2 [N, F] materialised once
+    x = _after(x, g)  # build the patches here, not in the forward pass (keeps them short-lived)
+    g2 = _barrier(g.reshape(-1, f))  # [N, F], materialised once
     patches_t = _barrier(_tap_major_patches(x, kh, kw))  # [KH*KW*C, N]
     dkernel = (patches_t @ g2).reshape(kernel.shape)
     dx = _conv_transpose_input(g, kernel, x.dtype)
@@ -149,14 +158,14 @@ def _conv_gemm(x, kernel):
 
 def _conv_gemm_fwd(x, kernel):
     y, patches = _conv_gemm_fwd_impl(x, kernel)
-    return y, (x, kernel, patches)
+    return y, (kernel, patches)  # not x: the patches hold all of it
 
 
 def _conv_gemm_bwd(residuals, g):
-    x, kernel, patches = residuals
+    kernel, patches = residuals
     kh, kw, c, f = kernel.shape
     g = _barrier(g)
-    dx = _conv_transpose_input(g, kernel, x.dtype)
+    dx = _conv_transpose_input(g, kernel, patches.dtype)
     dx, g = _barrier((dx, g))  # one big operation at a time keeps the scratch arena small
     g_t = _barrier(g.reshape(-1, f).T)  # [F, N]: both GEMM operands row-major (a transposed
     # operand sends XLA CPU to a much slower dot); patches [N, KH*KW*C]
