@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from absl.testing import parameterized
 
 import zoo
 from zoo.train import create_train_state, train_step
@@ -53,19 +54,25 @@ def test_config_is_frozen_and_hashable():
         model.config.hidden = 3
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
-class TestEveryModel:
-    """init, apply (with and without jit), shapes, finiteness and one training step for each model."""
+class ApplyEveryModel(chex.TestCase):
+    """init + apply with and without jit (chex.variants), shapes and finiteness, for each model."""
 
-    @pytest.mark.parametrize("with_jit", [True, False], ids=["jit", "nojit"])
-    def test_apply_shapes_and_finite(self, name, with_jit):
+    @chex.variants(with_jit=True, without_jit=True)
+    @parameterized.parameters(*ALL_MODELS)
+    def test_apply_shapes_and_finite(self, name):
         model = zoo.create_model(name)
         variables = zoo.init_variables(model, jax.random.key(0))
         x = jax.random.uniform(jax.random.key(1), (3, *model.config.input_shape))
-        apply = lambda v, x: model.apply(v, x, train=False)  # noqa: E731
-        logits = (jax.jit(apply) if with_jit else apply)(variables, x)
+        logits = self.variant(lambda v, x: model.apply(v, x, train=False))(variables, x)
         chex.assert_shape(logits, (3, model.config.num_classes))
         chex.assert_tree_all_finite(logits)
+        # both variants compute the same function
+        chex.assert_trees_all_close(logits, model.apply(variables, x, train=False), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+class TestEveryModel:
+    """init, apply (with and without jit), shapes, finiteness and one training step for each model."""
 
     def test_train_mode_needs_and_uses_dropout_rng(self, name):
         model = zoo.create_model(name)
