@@ -85,3 +85,11 @@ def test_console_script_help_runs_in_a_fresh_process():
                          check=True).stdout
     for flag in ("--data", "--steps", "--epochs", "--batch-size", "--lr", "--workdir", "--seed"):
         assert flag in out
+
+
+def test_epochs_sets_the_step_count(capsys, tmp_path):
+    # 1,437 training digits / 128 per batch = 11 full batches per epoch
+    code, out, _ = run_cli(capsys, "train", "mlp", "--epochs", "2", "--workdir", str(tmp_path), "--no-progress")
+    assert code == 0 and last_json(out)["steps"] == 22
+    code, _, err = run_cli(capsys, "train", "mlp", "--epochs", "0", "--workdir", str(tmp_path / "b"))
+    assert code == 2 and "epochs must be > 0" in err

@@ -104,3 +104,12 @@ def test_augment_resolution():
         resolve_augment("flip", "image", "digits")
     with pytest.raises(ValueError, match="not layout 'vector'"):
         resolve_augment("shift:1", "vector", "digits")
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_synthetic_data_has_every_models_input_shape(name):
+    config = zoo.get_config(name)
+    ds = load_dataset("synthetic", config, seed=3)
+    assert ds.x_train.shape[1:] == tuple(config.input_shape) and ds.x_train.dtype == np.float32
+    assert set(np.unique(ds.y_train)) <= set(range(config.num_classes))
+    np.testing.assert_array_equal(load_dataset("synthetic", config, seed=3).x_test, ds.x_test)
