@@ -17,10 +17,14 @@ freely between implementations and to Keras / PyTorch) with a custom VJP:
   forward, one GEMM for the filter gradient and XLA's own transposed
   convolution for the input gradient.
 
-Every large intermediate is kept small and the pieces are chained with
-optimization barriers: a jitted step whose temporaries exceed glibc's mmap
-threshold (32 MiB) page-faults its whole scratch arena on every call, which
-costs more than the arithmetic.
+Peak scratch memory matters as much as the arithmetic: XLA CPU allocates a
+jitted program's temporaries as one arena per call, and once that exceeds
+glibc's largest mmap threshold (32 MiB) every call page-faults all of it (the
+seed CNN at batch 128 spent ~40% of its step in the kernel).  So the backward
+passes rebuild cheap operands late instead of keeping them alive (see
+:func:`_after`) and the pooling keeps only an ``int8`` argmax.  Both GEMM
+operands are kept row-major: a transposed operand sends XLA CPU to a much
+slower dot.
 
 Shapes: ``x [B, H, W, C]``, ``kernel [KH, KW, C, F]`` (HWIO, as Keras and
 ``flax.linen.Conv``), output ``[B, H - KH + 1, W - KW + 1, F]`` for VALID.
@@ -50,9 +54,10 @@ def _after(x, dep):
     """``x`` with a data dependence on ``dep``, so XLA schedules its users after ``dep`` exists.
 
     (Optimization barriers are dropped before scheduling, so they cannot order work.)
-    Adds ``0 * dep[first]``: exact, unless ``dep`` is not finite, when the gradient is not either.
+    Adds a zero computed from ``dep`` (exact; a zero even where ``dep`` is not finite).
     """
-    return x + (dep.reshape(-1)[0] * 0).astype(x.dtype)
+    d = dep.reshape(-1)[0]
+    return x + (jnp.where(jnp.isfinite(d), d, 0) * 0).astype(x.dtype)
 
 
 def _offsets(kh: int, kw: int):
