@@ -1,5 +1,7 @@
 """Registry behaviour and one registry-wide conformance test for every model."""
 
+import dataclasses
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -50,7 +52,7 @@ def test_bad_config_values_are_rejected(name, overrides, message):
 def test_config_is_frozen_and_hashable():
     model = zoo.create_model("seed_cnn")
     hash(model.config)
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         model.config.hidden = 3
 
 
