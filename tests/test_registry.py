@@ -116,3 +116,16 @@ class TestEveryModel:
         assert logits.dtype == jnp.bfloat16
         reference = zoo.create_model(name).apply(variables, jnp.ones((2, *model.config.input_shape)), train=False)
         np.testing.assert_allclose(np.asarray(logits, np.float32), reference, atol=0.1, rtol=0.05)
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_pre_logits_are_available_for_probing(name):
+    model = zoo.create_model(name)
+    variables = zoo.init_variables(model, jax.random.key(0))
+    assert set(variables) == {"params"}
+    logits, state = model.apply(variables, jnp.ones((2, *model.config.input_shape)), mutable=["intermediates"])
+    (features,) = state["intermediates"]["pre_logits"]
+    chex.assert_rank(features, 2)
+    # the head is a linear map of the probed features
+    head = variables["params"]["head"]
+    chex.assert_trees_all_close(features @ head["kernel"] + head["bias"], logits, atol=1e-5)

@@ -111,9 +111,9 @@ def example_input(config: Any, batch_size: int = 1) -> jax.Array:
 
 
 def init_variables(model: nn.Module, rng: jax.Array, batch_size: int = 1) -> dict:
-    """Initialises ``model`` on an example input; returns unboxed variables."""
+    """Initialises ``model`` on an example input; returns unboxed variables (without sown intermediates)."""
     variables = model.init({"params": rng, "dropout": rng}, example_input(model.config, batch_size), train=False)
-    return nn.meta.unbox(variables)
+    return {k: v for k, v in nn.meta.unbox(variables).items() if k != "intermediates"}
 
 
 def param_count(model_or_name: nn.Module | str, **overrides) -> int:
