@@ -12,6 +12,9 @@ freely between implementations and to Keras / PyTorch) with a custom VJP:
   layer): the forward pass is a sum of ``KH * KW`` shifted broadcast products,
   one elementwise loop that XLA fuses with the bias, ReLU and pooling that
   follow; the filter gradient is one GEMM against the ``[KH*KW*C, N]`` patches.
+  :class:`Conv2D` passes its bias into this custom VJP, and a row of ones appended
+  to the patches makes the same GEMM return the bias gradient (else XLA spends a
+  second full pass over the output gradient, recomputing it, on the bias sum).
 * otherwise: ``im2col`` built with a single row gather (much faster on XLA CPU
   than a channel concatenate), one ``[N, KH*KW*C] @ [KH*KW*C, F]`` GEMM
   forward, one GEMM for the filter gradient and XLA's own transposed
@@ -98,7 +101,7 @@ def _conv_transpose_input(g, kernel, dtype):
 # few input channels: elementwise forward, GEMM filter gradient
 
 
-def _conv_elementwise(x, kernel):
+def _conv_elementwise(x, kernel, bias):
     kh, kw, c, _ = kernel.shape
     ho, wo = x.shape[1] - kh + 1, x.shape[2] - kw + 1
     acc = jnp.promote_types(x.dtype, jnp.float32)  # accumulate bf16 / f16 in f32, as a GEMM does
@@ -108,39 +111,44 @@ def _conv_elementwise(x, kernel):
         for ch in range(c):
             term = win[..., ch:ch + 1] * kernel[i, j, ch].astype(acc)  # [B, Ho, Wo, F]
             y = term if y is None else y + term
-    return y.astype(x.dtype)
+    return (y + bias.astype(acc)).astype(x.dtype)
 
 
-def _tap_major_patches(x, kh: int, kw: int):
-    """``[KH*KW*C, B*Ho*Wo]`` patches, one contiguous row per (tap, channel)."""
+def _tap_major_patches_and_ones(x, kh: int, kw: int):
+    """``[KH*KW*C + 1, B*Ho*Wo]``: one contiguous row per (tap, channel), then a row of ones
+    (so a GEMM against ``g`` also yields the bias gradient)."""
     b, h, w, c = x.shape
     ho, wo = h - kh + 1, w - kw + 1
     xt = jnp.moveaxis(x, 3, 0)  # [C, B, H, W]
-    rows = jnp.stack([xt[:, :, i:i + ho, j:j + wo] for i, j in _offsets(kh, kw)])  # [KH*KW, C, B, Ho, Wo]
-    return rows.reshape(kh * kw * c, b * ho * wo)
+    rows = [xt[:, :, i:i + ho, j:j + wo] for i, j in _offsets(kh, kw)]  # KH*KW x [C, B, Ho, Wo]
+    rows.append(jnp.ones((1, b, ho, wo), x.dtype))
+    return jnp.concatenate(rows, axis=0).reshape(-1, b * ho * wo)
 
 
 @jax.custom_vjp
-def _conv_small(x, kernel):
-    return _conv_elementwise(x, kernel)
+def _conv_small_bias(x, kernel, bias):
+    return _conv_elementwise(x, kernel, bias)
 
 
-def _conv_small_fwd(x, kernel):
-    return _conv_elementwise(x, kernel), (x, kernel)
+def _conv_small_bias_fwd(x, kernel, bias):
+    return _conv_elementwise(x, kernel, bias), (x, kernel, bias)
 
 
-def _conv_small_bwd(residuals, g):
-    x, kernel = residuals
+def _conv_small_bias_bwd(residuals, g):
+    """Filter and bias gradients from one GEMM of the late-built patches (plus a row of ones)
+    against ``g``, instead of a second pass over ``g`` for the bias; input gradient by XLA."""
+    x, kernel, bias = residuals
     kh, kw, c, f = kernel.shape
-    x = _after(x, g)  # build the patches here, not in the forward pass (keeps them short-lived)
+    x = _after(x, g)
     g2 = _barrier(g.reshape(-1, f))  # [N, F], materialised once
-    patches_t = _barrier(_tap_major_patches(x, kh, kw))  # [KH*KW*C, N]
-    dkernel = (patches_t @ g2).reshape(kernel.shape)
+    patches_t = _barrier(_tap_major_patches_and_ones(x, kh, kw))  # [KH*KW*C + 1, N]
+    dkb = patches_t @ g2  # [KH*KW*C + 1, F]
+    dkernel, dbias = dkb[:-1].reshape(kernel.shape), dkb[-1]
     dx = _conv_transpose_input(g, kernel, x.dtype)
-    return dx, dkernel.astype(kernel.dtype)
+    return dx, dkernel.astype(kernel.dtype), dbias.astype(bias.dtype)
 
 
-_conv_small.defvjp(_conv_small_fwd, _conv_small_bwd)
+_conv_small_bias.defvjp(_conv_small_bias_fwd, _conv_small_bias_bwd)
 
 
 # --------------------------------------------------------------------------
@@ -194,6 +202,11 @@ def conv2d(x, kernel, *, padding: str = "VALID", impl: str = "matmul"):
     Returns:
       ``[B, Ho, Wo, F]``.
     """
+    return _conv2d(x, kernel, None, padding=padding, impl=impl)
+
+
+def _conv2d(x, kernel, bias, *, padding: str, impl: str):
+    """:func:`conv2d` plus an optional ``[F]`` bias (fused into the few-channel path's custom VJP)."""
     if impl not in CONV_IMPLS:
         raise ValueError(f"conv impl must be one of {CONV_IMPLS}, got {impl!r}")
     if padding not in ("VALID", "SAME"):
@@ -204,15 +217,17 @@ def conv2d(x, kernel, *, padding: str = "VALID", impl: str = "matmul"):
             f"got x {x.shape} and kernel {kernel.shape}"
         )
     if impl == "xla":
-        return lax.conv_general_dilated(x, kernel, (1, 1), padding, dimension_numbers=_DIMENSION_NUMBERS)
+        y = lax.conv_general_dilated(x, kernel, (1, 1), padding, dimension_numbers=_DIMENSION_NUMBERS)
+        return y if bias is None else y + bias
     kh, kw, c, _ = kernel.shape
     if padding == "SAME":
         x = jnp.pad(x, ((0, 0), ((kh - 1) // 2, kh // 2), ((kw - 1) // 2, kw // 2), (0, 0)))
     if x.shape[1] < kh or x.shape[2] < kw:
         raise ValueError(f"input spatial size {x.shape[1:3]} is smaller than the kernel {kernel.shape[:2]}")
     if kh * kw * c <= _ELEMENTWISE_MAX_TAPS:
-        return _conv_small(x, kernel)
-    return _conv_gemm(x, kernel)
+        return _conv_small_bias(x, kernel, jnp.zeros(kernel.shape[-1], kernel.dtype) if bias is None else bias)
+    y = _conv_gemm(x, kernel)
+    return y if bias is None else y + bias
 
 
 # --------------------------------------------------------------------------
@@ -305,10 +320,10 @@ class Conv2D(nn.Module):
             self.param_dtype,
         )
         x, kernel = x.astype(self.dtype), jnp.asarray(kernel, self.dtype)
-        y = conv2d(x, kernel, padding=self.padding, impl=self.impl)
+        bias = None
         if self.use_bias:
             bias = self.param(
                 "bias", nn.with_logical_partitioning(self.bias_init, (axes.CONV_OUT,)), (self.features,), self.param_dtype
             )
-            y = y + jnp.asarray(bias, self.dtype)
-        return y
+            bias = jnp.asarray(bias, self.dtype)
+        return _conv2d(x, kernel, bias, padding=self.padding, impl=self.impl)
