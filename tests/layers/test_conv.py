@@ -79,3 +79,16 @@ def test_max_pool_equals_reduce_window_floor_mode(shape, window):
 def test_max_pool_window_too_large():
     with pytest.raises(ValueError, match="larger than the input"):
         max_pool(jnp.ones((1, 2, 2, 1)), 3)
+
+
+def test_auto_impl_is_the_gemm_path_on_cpu_and_xla_conv_elsewhere():
+    x, w = jnp.ones((1, 6, 6, 4)), jnp.ones((3, 3, 4, 8))
+    auto = str(jax.make_jaxpr(lambda x, w: conv2d(x, w, impl="auto"))(x, w))
+    xla = str(jax.make_jaxpr(lambda x, w: conv2d(x, w, impl="xla"))(x, w))
+    assert "conv_general_dilated" in xla and "custom_vjp" not in xla
+    if jax.default_backend() == "cpu":
+        assert "custom_vjp" in auto
+    else:
+        assert auto == xla
+    with pytest.raises(ValueError, match="conv impl must be one of"):
+        conv2d(x, w, impl="winograd")

@@ -46,7 +46,7 @@ from jax import lax
 
 from zoo.layers import axes
 
-CONV_IMPLS = ("matmul", "xla")
+CONV_IMPLS = ("auto", "matmul", "xla")
 _DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
 _barrier = lax.optimization_barrier
 # Up to this many taps x input channels the forward pass is elementwise.
@@ -189,15 +189,16 @@ def _conv_gemm_bwd(residuals, g):
 _conv_gemm.defvjp(_conv_gemm_fwd, _conv_gemm_bwd)
 
 
-def conv2d(x, kernel, *, padding: str = "VALID", impl: str = "matmul"):
+def conv2d(x, kernel, *, padding: str = "VALID", impl: str = "auto"):
     """Stride-1 2-D convolution (cross-correlation, as Keras / PyTorch / Flax).
 
     Args:
       x: ``[B, H, W, C]`` input.
       kernel: ``[KH, KW, C, F]`` filters.
       padding: ``"VALID"`` or ``"SAME"`` (zero padding, output keeps ``H, W``).
-      impl: ``"matmul"`` (GEMMs with a GEMM backward, fast on CPU) or
-        ``"xla"`` (``lax.conv_general_dilated``).
+      impl: ``"matmul"`` (GEMMs with a GEMM backward, fast on CPU),
+        ``"xla"`` (``lax.conv_general_dilated``: cuDNN on GPU) or ``"auto"``
+        (``matmul`` on the CPU backend, ``xla`` elsewhere).
 
     Returns:
       ``[B, Ho, Wo, F]``.
@@ -216,6 +217,8 @@ def _conv2d(x, kernel, bias, *, padding: str, impl: str):
             f"conv2d expects x [B, H, W, C] and kernel [KH, KW, C, F] with matching C, "
             f"got x {x.shape} and kernel {kernel.shape}"
         )
+    if impl == "auto":
+        impl = "matmul" if jax.default_backend() == "cpu" else "xla"
     if impl == "xla":
         y = lax.conv_general_dilated(x, kernel, (1, 1), padding, dimension_numbers=_DIMENSION_NUMBERS)
         return y if bias is None else y + bias
@@ -303,7 +306,7 @@ class Conv2D(nn.Module):
     features: int
     kernel_size: Sequence[int] = (3, 3)
     padding: str = "VALID"
-    impl: str = "matmul"
+    impl: str = "auto"
     use_bias: bool = True
     dtype: Any = jnp.float32
     param_dtype: Any = jnp.float32

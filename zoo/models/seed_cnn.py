@@ -49,7 +49,8 @@ class SeedCNNConfig:
       pool_size: square max-pool size after each conv.
       hidden: width of the dense layer before the head.
       dropout_rate: dropout before the head (0 in the seed).
-      conv_impl: "matmul" (GEMM-based gradients, fast on CPU) or "xla".
+      conv_impl: "auto" ("matmul" on CPU, "xla" on GPU/TPU), "matmul" (GEMM-based
+        gradients, fast on XLA CPU) or "xla" (``lax.conv``; cuDNN on GPU).
     """
 
     input_shape: tuple[int, ...] = (28, 28, 1)
@@ -59,7 +60,7 @@ class SeedCNNConfig:
     hidden: int = 128
     dropout_rate: float = 0.0
     num_classes: int = 10
-    conv_impl: str = "matmul"
+    conv_impl: str = "auto"
     layout: str = "image"
     dtype: Any = jnp.float32
     param_dtype: Any = jnp.float32
