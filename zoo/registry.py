@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-from typing import Any, Callable
+from typing import Any
 
 import flax.linen as nn
 import jax

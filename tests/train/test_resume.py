@@ -4,8 +4,6 @@ import json
 import os
 
 import chex
-import jax
-import numpy as np
 import pytest
 
 from zoo.train import CheckpointError, OptimizerConfig, TrainConfig, load_run, train_and_evaluate

@@ -8,15 +8,12 @@ so N steps + restart + N steps equals 2N steps in one run, bit for bit.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import sys
 import time
-from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from zoo import registry
@@ -212,6 +209,7 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
     step = start_step
     try:
         t_mark = None
+        untimed = 1  # the first step of this run (it compiles) is in the first window but not timed
         for step in range(start_step, end_step):
             state, metrics = train_fn(state, train_batch(dataset, schedule, step, augment))
             window.append(metrics)
@@ -224,7 +222,7 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
             if is_log or is_ckpt:
                 window_host = jax.device_get(window)
                 now = time.perf_counter()
-                timed_steps = len(window) - (1 if step == start_step else 0)
+                timed_steps, untimed = len(window) - untimed, 0
                 timing["seconds"] += now - t_mark
                 timing["samples"] += timed_steps * config.batch_size
                 last_train = {"train_loss": float(np.mean([m["loss"] for m in window_host])),
