@@ -28,7 +28,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[bench]"
-	$(PY) benchmarks/seed_models.py --write BENCHMARKS.md
+	$(PY) benchmarks/seed_models.py --steps 30 --repeats 9 --write BENCHMARKS.md
 
 clean:
 	rm -rf runs .pytest_cache

@@ -131,6 +131,20 @@ def torch_runner(name, x, y):
     return run, params
 
 
+BEGIN, END = "<!-- seed_models.py: begin -->", "<!-- seed_models.py: end -->"
+
+
+def write_block(path: str, block: str) -> None:
+    """Replaces this script's block in ``path`` (kept text around it), or creates the file."""
+    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n\n"
+    if BEGIN in text and END in text:
+        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+
+
 RUNNERS = {"zoo": zoo_runner, "keras-jax": keras_runner, "torch": torch_runner}
 SHAPES = {"seed_cnn": (28, 28, 1), "seed_lstm": (10, 10)}
 
@@ -189,18 +203,18 @@ def main():
     print("\n" + table)
     if args.write:
         cmd = "python benchmarks/seed_models.py " + " ".join(sys.argv[1:])
-        with open(args.write, "w") as f:
-            f.write(
-                "# Benchmarks\n\n"
-                "## Seed models: train-step throughput, batch 128, float32\n\n"
-                f"Measured {datetime.date.today().isoformat()} on {machine()}.\n\n"
-                f"Reproduce: `{cmd}` (or `make bench`). Median of {args.repeats} interleaved rounds of "
-                f"{args.steps} steps each, after a compiling warm-up; samples/s are medians over rounds, ratios the median "
-                "of the per-round ratios (each round runs the three back to back); above 1 means zoo is faster. "
-                "Keras runs the seed's own code on its JAX backend (`model.fit`); PyTorch is eager with the "
-                "same layers and parameter count.\n\n"
-                f"{table}\n"
-            )
+        block = (
+            f"{BEGIN}\n"
+            "## Seed models: train-step throughput, batch 128, float32\n\n"
+            f"Measured {datetime.date.today().isoformat()} on {machine()}.\n\n"
+            f"Reproduce: `{cmd}` (or `make bench`). {args.repeats} interleaved rounds of "
+            f"{args.steps} steps each, after a compiling warm-up; samples/s are medians over rounds, ratios the median "
+            "of the per-round ratios (each round runs the three back to back); above 1 means zoo is faster. "
+            "Keras runs the seed's own code on its JAX backend (`model.fit`); PyTorch is eager with the "
+            "same layers and parameter count.\n\n"
+            f"{table}\n{END}"
+        )
+        write_block(args.write, block)
         print(f"wrote {args.write}")
 
 
