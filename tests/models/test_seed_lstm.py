@@ -68,9 +68,10 @@ def test_lstm_layer_parity_with_torch_nn_lstm():
     chex.assert_trees_all_close(np.asarray(ours), expected.detach().numpy(), atol=1e-5, rtol=1e-4)
 
 
-def test_lstm_gradients_match_a_plain_reference():
-    """The layer's gradients equal autodiff of a straightforward Python-loop LSTM."""
-    layer = LSTM(16, return_sequences=True)
+@pytest.mark.parametrize("unroll", [True, 2], ids=["unrolled", "scan"])
+def test_lstm_gradients_match_a_plain_reference(unroll):
+    """The layer's gradients equal autodiff of a straightforward Python-loop LSTM, on both code paths."""
+    layer = LSTM(16, return_sequences=True, unroll=unroll)
     x = jax.random.normal(jax.random.key(0), (3, 6, 5))
     params = jax.tree.map(lambda a: a + 0.1, nn.meta.unbox(layer.init(jax.random.key(1), x)["params"]))
 

@@ -4,9 +4,9 @@ from zoo.layers import axes
 from zoo.layers.checks import canonical_dtype, check_input, check_positive_ints, check_rate, normalize_config
 from zoo.layers.conv import CONV_IMPLS, Conv2D, conv2d, max_pool
 from zoo.layers.linear import Dense
-from zoo.layers.recurrent import LSTM, lstm_scan
+from zoo.layers.recurrent import LSTM
 
 __all__ = [
     "axes", "canonical_dtype", "check_input", "check_positive_ints", "check_rate", "normalize_config", "CONV_IMPLS", "Conv2D", "conv2d", "max_pool",
-    "Dense", "LSTM", "lstm_scan",
+    "Dense", "LSTM",
 ]

@@ -7,7 +7,7 @@ seed's ``LSTM(128)`` layers match Keras exactly, and weights convert from
 Keras by copy and from ``torch.nn.LSTM`` (gate order i, f, g, o; two biases)
 by transpose and bias sum.
 
-Both the layer and :func:`lstm_scan` have a hand-written VJP (the classic LSTM
+The layer has a hand-written VJP (the classic LSTM
 backward pass, checked against autodiff of a plain loop): the forward pass keeps
 the gate activations, cell states and ``tanh`` of the cell states; the backward
 pass does one GEMM per step, and the weight gradients are one
@@ -73,10 +73,6 @@ def _activations(z):
     return jnp.tanh(z.reshape(batch, 4, width // 4) * scale) * scale + shift
 
 
-def _stack(xs):
-    return jnp.stack(xs)
-
-
 def _cell(z, c, one):
     """One forward step from pre-activations ``z [B, 4H]`` and cell ``c [B, H]`` (None = zeros)."""
     a = _activations(z)  # [B, 4, H]
@@ -101,47 +97,26 @@ def _cell_backward(dh, dc_next, a, c_prev, tc, one):
     return dz, (dc * f) / one  # materialise the cell carry (see _runtime_one)
 
 
-def _forward(x_proj, recurrent_kernel, unroll, keep_residuals: bool):
-    """Time-major forward: ``x_proj [T, B, 4H]`` -> ``hs [T, B, H]`` (+ residuals a, c, tanh c)."""
-    steps, batch = x_proj.shape[:2]
-    hidden = recurrent_kernel.shape[0]
+def _scan_forward(x_proj, recurrent_kernel, unroll: int):
+    """``lax.scan`` forward: ``x_proj [T, B, 4H]`` -> ``hs [T, B, H]`` and residuals (a, c, tanh c)."""
+    batch, hidden = x_proj.shape[1], recurrent_kernel.shape[0]
     one = _runtime_one(recurrent_kernel)
-    if unroll >= steps:  # straight-line code; the first step has no recurrent product
-        h = c = None
-        outs = []
-        for t in range(steps):
-            z = x_proj[t] if h is None else x_proj[t] + h @ recurrent_kernel
-            h, c, a, tc = _cell(z, c, one)
-            outs.append((h, a, c, tc))
-        hs, acts, cs, tcs = (list(xs) for xs in zip(*outs))
-        hs = _stack(hs)  # the residuals stay per-step arrays: stacking them costs more than it saves
-    else:
-        def step(carry, z_t):
-            h, c = carry
-            h, c, a, tc = _cell(z_t + h @ recurrent_kernel, c, one)
-            return (h, c), (h, a, c, tc)
 
-        zeros = jnp.zeros((batch, hidden), x_proj.dtype)
-        _, (hs, acts, cs, tcs) = lax.scan(step, (zeros, zeros), x_proj, unroll=unroll)
-    return (hs, acts, cs, tcs) if keep_residuals else hs
+    def step(carry, z_t):
+        h, c = carry
+        h, c, a, tc = _cell(z_t + h @ recurrent_kernel, c, one)
+        return (h, c), (h, a, c, tc)
+
+    zeros = jnp.zeros((batch, hidden), x_proj.dtype)
+    _, (hs, acts, cs, tcs) = lax.scan(step, (zeros, zeros), x_proj, unroll=unroll)
+    return hs, acts, cs, tcs
 
 
-def _backward(acts, cs, tcs, recurrent_kernel, dhs, unroll):
-    """LSTM backward pass -> ``dz [T, B, 4H]`` (gradient of the pre-activations)."""
+def _scan_backward(acts, cs, tcs, recurrent_kernel, dhs, unroll: int):
+    """``lax.scan`` backward -> ``dz [T, B, 4H]`` (gradient of the pre-activations)."""
     rk_t = recurrent_kernel.T  # [4H, H]
     one = _runtime_one(recurrent_kernel)
-    if isinstance(cs, list):  # unrolled forward: per-step residuals; no product after the first step
-        steps = len(cs)
-        dh_next = dc_next = None
-        dzs = [None] * steps
-        for t in reversed(range(steps)):
-            dh = dhs[t] if dh_next is None else dhs[t] + dh_next
-            c_prev = cs[t - 1] if t else jnp.zeros_like(cs[0])
-            dzs[t], dc_next = _cell_backward(dh, dc_next, acts[t], c_prev, tcs[t], one)
-            if t:
-                dh_next = dzs[t] @ rk_t
-        return _stack(dzs)
-    steps, batch, hidden = cs.shape
+    batch, hidden = cs.shape[1:]
     c_prev = jnp.concatenate([jnp.zeros_like(cs[:1]), cs[:-1]])  # c_{t-1}
 
     def step(carry, inputs):
@@ -159,31 +134,6 @@ def _shifted_hidden(hs):
     """``[T, B, H]`` -> ``[T*B, H]`` of h_{t-1} (zeros at t = 0)."""
     steps, batch, hidden = hs.shape
     return jnp.concatenate([jnp.zeros_like(hs[:1]), hs[:-1]]).reshape(steps * batch, hidden)
-
-
-# -- recurrence only (lstm_scan) ---------------------------------------------
-
-
-@partial(jax.custom_vjp, nondiff_argnums=(2,))
-def _lstm_time_major(x_proj, recurrent_kernel, unroll):
-    return _forward(x_proj, recurrent_kernel, unroll, keep_residuals=False)
-
-
-def _lstm_fwd(x_proj, recurrent_kernel, unroll):
-    hs, acts, cs, tcs = _forward(x_proj, recurrent_kernel, unroll, keep_residuals=True)
-    return hs, (hs, acts, cs, tcs, recurrent_kernel)
-
-
-def _lstm_bwd(unroll, residuals, dhs):
-    hs, acts, cs, tcs, recurrent_kernel = residuals
-    steps, batch, hidden = hs.shape
-    dz = _backward(acts, cs, tcs, recurrent_kernel, dhs, unroll)
-    # d recurrent_kernel = sum_t h_{t-1}^T dz_t, one GEMM over all steps.
-    drk = _barrier(_shifted_hidden(hs).T) @ _barrier(dz.reshape(steps * batch, 4 * hidden))  # [H, 4H]
-    return dz, drk.astype(recurrent_kernel.dtype)
-
-
-_lstm_time_major.defvjp(_lstm_fwd, _lstm_bwd)
 
 
 # -- whole layer: projection + recurrence (LSTM) ------------------------------
@@ -212,7 +162,7 @@ def _forward_steps(x, kernel, recurrent_kernel, bias):
         h, c, a, tc = _cell(z, c, one)
         outs.append((h, a, c, tc))
     hs, acts, cs, tcs = (list(xs) for xs in zip(*outs))
-    return _stack(hs), acts, cs, tcs
+    return jnp.stack(hs), acts, cs, tcs
 
 
 def _backward_steps(acts, cs, tcs, kernel, recurrent_kernel, dhs):
@@ -232,21 +182,21 @@ def _backward_steps(acts, cs, tcs, kernel, recurrent_kernel, dhs):
             dxs[t], dh_next = du[:, :features], du[:, features:]
         else:
             dxs[t] = dzs[t] @ kernel.T
-    return _stack(dzs), _stack(dxs)
+    return jnp.stack(dzs), jnp.stack(dxs)
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(4,))
 def _lstm_layer(x, kernel, recurrent_kernel, bias, unroll):  # x [T, B, D] -> hs [T, B, H]
     if unroll >= x.shape[0]:
         return _forward_steps(x, kernel, recurrent_kernel, bias)[0]
-    return _forward(_project(x, kernel, bias), recurrent_kernel, unroll, keep_residuals=False)
+    return _scan_forward(_project(x, kernel, bias), recurrent_kernel, unroll)[0]
 
 
 def _lstm_layer_fwd(x, kernel, recurrent_kernel, bias, unroll):
     if unroll >= x.shape[0]:
         hs, acts, cs, tcs = _forward_steps(x, kernel, recurrent_kernel, bias)
     else:
-        hs, acts, cs, tcs = _forward(_project(x, kernel, bias), recurrent_kernel, unroll, keep_residuals=True)
+        hs, acts, cs, tcs = _scan_forward(_project(x, kernel, bias), recurrent_kernel, unroll)
     return hs, (x, kernel, hs, acts, cs, tcs, recurrent_kernel)
 
 
@@ -257,7 +207,7 @@ def _lstm_layer_bwd(unroll, residuals, dhs):
     if unroll >= steps:
         dz, dx = _backward_steps(acts, cs, tcs, kernel, recurrent_kernel, dhs)
     else:
-        dz = _backward(acts, cs, tcs, recurrent_kernel, dhs, unroll)
+        dz = _scan_backward(acts, cs, tcs, recurrent_kernel, dhs, unroll)
         dx = None
     dz = dz.reshape(steps * batch, 4 * hidden)
     # [dkernel; drecurrent_kernel; dbias] = [x | h_{t-1} | 1]^T dz: one GEMM over all steps.
@@ -280,22 +230,6 @@ def _normalize_unroll(unroll, steps: int) -> int:
     if unroll is False:
         return 1
     return int(unroll)
-
-
-def lstm_scan(x_proj, recurrent_kernel, *, unroll: int | bool = 1):
-    """Runs the LSTM recurrence over projected inputs.
-
-    Args:
-      x_proj: ``[B, T, 4H]`` = ``x @ kernel + bias`` for every step.
-      recurrent_kernel: ``[H, 4H]``.
-      unroll: how many steps ``lax.scan`` unrolls (``True`` = all).
-
-    Returns:
-      ``[B, T, H]`` hidden states.
-    """
-    steps = x_proj.shape[1]
-    hs = _lstm_time_major(jnp.swapaxes(x_proj, 0, 1), recurrent_kernel, _normalize_unroll(unroll, steps))
-    return jnp.swapaxes(hs, 0, 1)
 
 
 class LSTM(nn.Module):
