@@ -185,7 +185,8 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
     num_new = end_step - start_step
 
     def checkpoint(step, state, test):
-        summary = {"test_accuracy": test["accuracy"], "test_loss": test["loss"]}
+        summary = {"test_accuracy": test["accuracy"], "test_loss": test["loss"],
+                   "train_loss": last_train.get("train_loss")}
         meta = {**expected_meta, "data_position": schedule.position(step), "train_config": config.to_dict(),
                 "summary": {**previous, **summary, **run_stats()}}
         ckpt.save(step, state.checkpoint_items(), meta, metrics={"test_accuracy": test["accuracy"]})
@@ -230,9 +231,7 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
                               "grad_norm": float(np.mean([m["grad_norm"] for m in window_host])),
                               "learning_rate": float(lr_at(step))}
                 window = []
-                row = dict(last_train)
-                if "train_samples_per_s" in run_stats():
-                    row["train_samples_per_s"] = run_stats()["train_samples_per_s"]
+                row = {**last_train, **run_stats()}
                 if is_ckpt:
                     test = evaluate(eval_fn, state, dataset.x_test, dataset.y_test, config.eval_batch_size)
                     row.update(test_loss=test["loss"], test_accuracy=test["accuracy"])
@@ -256,7 +255,7 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
     if final_step > total_steps:
         print(f"note: the checkpoint in {workdir} is at step {final_step}, past the requested {total_steps}; "
               "nothing was trained", file=sys.stderr)
-    steps_with_metrics = ckpt.all_steps()
+    kept_checkpoints = ckpt.all_steps()
     ckpt.close()
     plot_path = os.path.join(workdir, "curves.png")
     plot_metrics(logger.path, plot_path, title=f"{config.model} on {config.data}")
@@ -272,7 +271,7 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
         "train_loss": last_train.get("train_loss", previous.get("train_loss")),
         "train_samples_per_s": stats.get("train_samples_per_s"),
         "params": registry.param_count(model),
-        "checkpoints": steps_with_metrics,
+        "checkpoints": kept_checkpoints,
         "workdir": workdir,
         "checkpoint_dir": os.path.join(workdir, "checkpoints"),
         "metrics": logger.path,
