@@ -8,11 +8,11 @@
 """
 
 from zoo.registry import (config_to_dict, create_model, example_input, get_config, get_spec, init_variables,
-                          list_models, param_count, register_model)
+                          list_models, param_count, random_input, register_model)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "config_to_dict", "create_model", "example_input", "get_config", "get_spec", "init_variables",
-    "list_models", "param_count", "register_model", "__version__",
+    "list_models", "param_count", "random_input", "register_model", "__version__",
 ]

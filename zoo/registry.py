@@ -21,7 +21,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-LAYOUTS = ("image", "sequence", "vector")
+# image: float [B, H, W, C]; sequence: float [B, T, D]; vector: float [B, D];
+# tokens: int32 token ids [B, T] (the config also has ``vocab_size``).
+LAYOUTS = ("image", "sequence", "vector", "tokens")
+
+# Registry-wide conformance tests build and train every model at most this large
+# (the full-size variants share their code with a tiny one that is tested).
+CONFORMANCE_MAX_PARAMS = 3_000_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +60,8 @@ def register_model(name: str, *, module: type[nn.Module], config: Any, descripti
             raise TypeError(f"config of model {name!r} lacks the required field {field!r}")
     if config.layout not in LAYOUTS:
         raise ValueError(f"model {name!r}: layout must be one of {LAYOUTS}, got {config.layout!r}")
+    if config.layout == "tokens" and not hasattr(config, "vocab_size"):
+        raise TypeError(f"config of token model {name!r} lacks the required field 'vocab_size'")
     spec = ModelSpec(name=name, module=module, config=config, description=description)
     _REGISTRY[name] = spec
     return spec
@@ -105,9 +113,21 @@ def create_model(name: str, **overrides) -> nn.Module:
     return spec.module(config=get_config(name, **overrides))
 
 
+def _input_dtype(config: Any):
+    return jnp.int32 if config.layout == "tokens" else jnp.float32
+
+
 def example_input(config: Any, batch_size: int = 1) -> jax.Array:
-    """Zeros of shape ``[batch_size, *config.input_shape]`` in float32."""
-    return jnp.zeros((batch_size, *config.input_shape), jnp.float32)
+    """Zeros of shape ``[batch_size, *config.input_shape]`` (float32, or int32 token ids)."""
+    return jnp.zeros((batch_size, *config.input_shape), _input_dtype(config))
+
+
+def random_input(config: Any, key: jax.Array, batch_size: int = 1) -> jax.Array:
+    """A valid random input ``[batch_size, *config.input_shape]``: uniform [0, 1) floats, or token ids in the vocabulary."""
+    shape = (batch_size, *config.input_shape)
+    if config.layout == "tokens":
+        return jax.random.randint(key, shape, 0, config.vocab_size, jnp.int32)
+    return jax.random.uniform(key, shape, jnp.float32)
 
 
 def init_variables(model: nn.Module, rng: jax.Array, batch_size: int = 1) -> dict:
@@ -138,5 +158,6 @@ def config_to_dict(config: Any) -> dict:
 
 __all__ = [
     "ModelSpec", "register_model", "list_models", "get_spec", "get_config", "create_model",
-    "example_input", "init_variables", "param_count", "config_to_dict", "LAYOUTS",
+    "example_input", "random_input", "init_variables", "param_count", "config_to_dict", "LAYOUTS",
+    "CONFORMANCE_MAX_PARAMS",
 ]
