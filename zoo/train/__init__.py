@@ -1,6 +1,7 @@
 """Training library: state, steps, optimizers, checkpoints, the loop, metrics."""
 
 from zoo.train.checkpoint import CheckpointError, Checkpointer
+from zoo.train.extension import Extension, extension_from_dict, register_extension
 from zoo.train.loop import TrainConfig, evaluate, load_run, train_and_evaluate
 from zoo.train.metrics import MetricsLogger, plot_metrics, read_metrics
 from zoo.train.optim import OPTIMIZERS, SCHEDULES, OptimizerConfig, make_optimizer, make_schedule
@@ -8,7 +9,7 @@ from zoo.train.state import TrainState, create_train_state
 from zoo.train.steps import accuracy, cross_entropy_loss, eval_step, train_step
 
 __all__ = [
-    "CheckpointError", "Checkpointer", "TrainConfig", "evaluate", "load_run", "train_and_evaluate", "MetricsLogger",
+    "CheckpointError", "Checkpointer", "Extension", "extension_from_dict", "register_extension", "TrainConfig", "evaluate", "load_run", "train_and_evaluate", "MetricsLogger",
     "plot_metrics", "read_metrics", "OPTIMIZERS", "SCHEDULES", "OptimizerConfig", "make_optimizer",
     "make_schedule", "TrainState", "create_train_state", "accuracy", "cross_entropy_loss", "eval_step", "train_step",
 ]

@@ -8,6 +8,7 @@ so N steps + restart + N steps equals 2N steps in one run, bit for bit.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import sys
@@ -19,6 +20,7 @@ import numpy as np
 from zoo import registry
 from zoo.data import BatchSchedule, eval_batches, load_dataset, resolve_augment, train_batch
 from zoo.train.checkpoint import CheckpointError, Checkpointer
+from zoo.train.extension import Extension, extension_from_dict
 from zoo.train.metrics import MetricsLogger, plot_metrics
 from zoo.train.optim import OptimizerConfig, make_optimizer, make_schedule
 from zoo.train.state import TrainState, create_train_state
@@ -46,6 +48,10 @@ class TrainConfig:
       log_every: steps between train-metric rows.
       eval_batch_size: batch size of evaluation.
       async_checkpointing: write checkpoints in the background.
+      label_smoothing: train against smoothed one-hot targets (0 = off).
+      early_stopping_patience: stop once this many evaluations in a row (every
+        ``checkpoint_every`` steps) did not improve the best test accuracy (None = off).
+      extensions: training techniques (``zoo.train.Extension``: DP-SGD, pruning, ...).
     """
 
     model: str
@@ -63,6 +69,9 @@ class TrainConfig:
     log_every: int = 20
     eval_batch_size: int = 256
     async_checkpointing: bool = True
+    label_smoothing: float = 0.0
+    early_stopping_patience: int | None = None
+    extensions: tuple = ()
 
     def __post_init__(self):
         if (self.steps is None) == (self.epochs is None):
@@ -78,9 +87,20 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         if self.dtype not in ("float32", "bfloat16", "float16"):
             raise ValueError(f"dtype must be 'float32', 'bfloat16' or 'float16', got {self.dtype!r}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
+        if self.early_stopping_patience is not None and not (
+                isinstance(self.early_stopping_patience, int) and self.early_stopping_patience > 0):
+            raise ValueError(f"early_stopping_patience must be a positive int or None, got "
+                             f"{self.early_stopping_patience!r}")
+        object.__setattr__(self, "extensions", tuple(self.extensions))
+        for ext in self.extensions:
+            if not isinstance(ext, Extension):
+                raise ValueError(f"extensions must be zoo.train.Extension instances, got {type(ext).__name__}")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(dataclasses.replace(self, extensions=())),
+                "extensions": [ext.to_dict() for ext in self.extensions]}
 
 
 def evaluate(eval_fn, state: TrainState, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict:
@@ -122,6 +142,12 @@ def _check_resumable(meta: dict, expected: dict, schedule: BatchSchedule, workdi
             f"work directory {workdir} was trained with other optimizer settings ({diff}){hint}; resuming would "
             "not continue the same training. Use the same settings or another --workdir"
         )
+    for key in ("label_smoothing", "early_stopping_patience", "extensions"):
+        if meta.get(key) != expected[key]:
+            raise CheckpointError(
+                f"work directory {workdir} was trained with {key}={meta.get(key)!r}, this run asks for "
+                f"{expected[key]!r}; use the same settings or another --workdir"
+            )
     schedule.check_position(meta.get("data_position", {}))
 
 
@@ -157,6 +183,10 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
     # constant schedule does not depend on it, so a larger --steps can continue training.
     horizon = total_steps if config.optimizer.schedule == "cosine" else None
     tx = make_optimizer(config.optimizer, total_steps)
+    step_fn = functools.partial(train_step, label_smoothing=config.label_smoothing)
+    for ext in config.extensions:
+        tx = ext.wrap_optimizer(tx, total_steps)
+        step_fn = ext.train_step(step_fn, label_smoothing=config.label_smoothing)
     lr_at = make_schedule(config.optimizer, total_steps)
     state = create_train_state(model, tx, config.seed)
 
@@ -167,28 +197,35 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
         "data": config.data,
         "augment": augment,
         "optimizer": {**dataclasses.asdict(config.optimizer), "horizon": horizon},
+        "label_smoothing": config.label_smoothing,
+        "early_stopping_patience": config.early_stopping_patience,
+        "extensions": [ext.to_dict() for ext in config.extensions],
     }
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.keep_checkpoints,
                         best_metric="test_accuracy", async_save=config.async_checkpointing)
     start_step, previous = 0, {}
+    early = {"best": None, "since_best": 0, "stopped_at": None}  # early stopping's progress (checkpointed)
     latest = ckpt.latest_step()
     if latest is not None:
         meta = ckpt.read_meta(latest)
         _check_resumable(meta, expected_meta, schedule, workdir)
         state = state.with_checkpoint_items(ckpt.restore(latest, state.checkpoint_items()))
         start_step, previous = int(state.step), meta.get("summary", {})
+        early = meta.get("early_stopping", early)
 
     logger = MetricsLogger(workdir, resume_step=start_step)
-    train_fn = jax.jit(train_step)
+    train_fn = jax.jit(step_fn)
     eval_fn = jax.jit(eval_step)
     end_step = total_steps if stop_after is None else max(start_step, min(total_steps, stop_after))
+    if early["stopped_at"] is not None:
+        end_step = start_step
     num_new = end_step - start_step
 
     def checkpoint(step, state, test):
         summary = {"test_accuracy": test["accuracy"], "test_loss": test["loss"],
                    "train_loss": last_train.get("train_loss")}
         meta = {**expected_meta, "data_position": schedule.position(step), "train_config": config.to_dict(),
-                "summary": {**previous, **summary, **run_stats()}}
+                "summary": {**previous, **summary, **run_stats()}, "early_stopping": early}
         ckpt.save(step, state.checkpoint_items(), meta, metrics={"test_accuracy": test["accuracy"]})
 
     bar = None
@@ -235,6 +272,13 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
                 if is_ckpt:
                     test = evaluate(eval_fn, state, dataset.x_test, dataset.y_test, config.eval_batch_size)
                     row.update(test_loss=test["loss"], test_accuracy=test["accuracy"])
+                    if config.early_stopping_patience:
+                        if early["best"] is None or test["accuracy"] > early["best"]:
+                            early = {**early, "best": test["accuracy"], "since_best": 0}
+                        else:
+                            early = {**early, "since_best": early["since_best"] + 1}
+                        if early["since_best"] >= config.early_stopping_patience:
+                            early["stopped_at"] = done
                     checkpoint(done, state, test)
                 logger.write(done, row)
                 if bar is not None:
@@ -244,6 +288,8 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
                 t_mark = time.perf_counter()
             if bar is not None:
                 bar.update(1)
+            if early["stopped_at"] is not None:
+                break
     finally:
         if bar is not None:
             bar.close()
@@ -260,6 +306,10 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
     plot_path = os.path.join(workdir, "curves.png")
     plot_metrics(logger.path, plot_path, title=f"{config.model} on {config.data}")
     stats = run_stats() or {"train_samples_per_s": previous.get("train_samples_per_s")}
+    reports = {}
+    for ext in config.extensions:
+        reports.update(ext.report(state, steps=final_step, num_examples=dataset.x_train.shape[0],
+                                  batch_size=config.batch_size))
     return {
         "model": config.model,
         "data": config.data,
@@ -277,6 +327,8 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
         "metrics": logger.path,
         "tensorboard": logger.tensorboard_dir,
         "plot": plot_path,
+        "early_stopped_at": early["stopped_at"],
+        **reports,
     }
 
 
@@ -301,7 +353,10 @@ def load_run(workdir: str, step: int | None = None):
         meta = ckpt.read_meta(step)
         model = registry.create_model(meta["model"], **meta["model_config"])
         optimizer = {k: v for k, v in meta["optimizer"].items() if k != "horizon"}
-        tx = make_optimizer(OptimizerConfig(**optimizer), meta["optimizer"]["horizon"] or 1)
+        total_steps = meta["optimizer"]["horizon"] or 1
+        tx = make_optimizer(OptimizerConfig(**optimizer), total_steps)
+        for ext in map(extension_from_dict, meta.get("extensions", [])):
+            tx = ext.wrap_optimizer(tx, total_steps)
         state = create_train_state(model, tx, meta["train_config"]["seed"])
         state = state.with_checkpoint_items(ckpt.restore(step, state.checkpoint_items()))
     finally:

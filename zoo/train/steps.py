@@ -9,9 +9,16 @@ import optax
 from zoo.train.state import TrainState
 
 
-def cross_entropy_loss(logits, labels):
-    """Mean softmax cross-entropy of ``[B, K]`` logits against ``[B]`` int labels, in float32."""
-    return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels).mean()
+def cross_entropy_loss(logits, labels, label_smoothing: float = 0.0):
+    """Mean softmax cross-entropy of ``[B, K]`` logits against ``[B]`` int labels, in float32.
+
+    ``label_smoothing`` = s trains against ``(1 - s) * one_hot + s / K`` (0: plain cross-entropy).
+    """
+    logits = logits.astype(jnp.float32)
+    if not label_smoothing:
+        return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+    targets = optax.smooth_labels(jax.nn.one_hot(labels, logits.shape[-1]), label_smoothing)
+    return optax.softmax_cross_entropy(logits, targets).mean()
 
 
 def accuracy(logits, labels):
@@ -19,23 +26,28 @@ def accuracy(logits, labels):
     return jnp.mean(jnp.argmax(logits, -1) == labels)
 
 
-def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
+def dropout_key(state: TrainState) -> jax.Array:
+    """The dropout key of the state's current step (restored exactly on resume)."""
+    return jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+
+
+def loss_fn(params, state: TrainState, batch: dict, key: jax.Array, label_smoothing: float = 0.0):
+    """Training loss of ``params`` on ``batch``; returns ``(loss, (logits, new_model_state))``."""
+    mutable = list(state.model_state)
+    variables = {"params": params, **state.model_state}
+    out = state.apply_fn(variables, batch["x"], train=True, rngs={"dropout": key}, mutable=mutable or False)
+    logits, new_model_state = out if mutable else (out, state.model_state)
+    return cross_entropy_loss(logits, batch["y"], label_smoothing), (logits, new_model_state)
+
+
+def train_step(state: TrainState, batch: dict, *, label_smoothing: float = 0.0) -> tuple[TrainState, dict]:
     """One optimizer step on ``batch = {"x": [B, ...], "y": [B]}``.
 
     Returns:
       the new state and ``{"loss", "accuracy", "grad_norm"}`` of this batch.
     """
-    dropout_key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
-    mutable = list(state.model_state)
-
-    def loss_fn(params):
-        variables = {"params": params, **state.model_state}
-        out = state.apply_fn(variables, batch["x"], train=True, rngs={"dropout": dropout_key},
-                             mutable=mutable or False)
-        logits, new_model_state = out if mutable else (out, state.model_state)
-        return cross_entropy_loss(logits, batch["y"]), (logits, new_model_state)
-
-    (loss, (logits, new_model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    (loss, (logits, new_model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params, state, batch, dropout_key(state), label_smoothing)
     new_state = state.apply_gradients(grads, model_state=dict(new_model_state))
     metrics = {"loss": loss, "accuracy": accuracy(logits, batch["y"]), "grad_norm": optax.tree.norm(grads)}
     return new_state, metrics
