@@ -249,13 +249,19 @@ def _max_pool(x, window: int):  # x [B, Ho*k, Wo*k, C]
 
 def _max_pool_fwd(x, window):
     xw = _pool_windows(x, window)  # [B, Ho, k, Wo, k, C]
-    y = xw.max(axis=(2, 4))
-    # window position of the first maximum, as int8: the only residual.
+    # window position of the first maximum, as int8: the only residual.  The max and its
+    # position come from one running comparison, not from `xw == max(xw)`: XLA may fuse
+    # x's producer (the conv) into two consumers and round it differently in each, and an
+    # equality test then misses, sending the gradient to the wrong element.
     idx_dtype = jnp.int8 if window * window <= 127 else jnp.int32
-    best = jnp.full(y.shape, window * window - 1, idx_dtype)
-    for pos in reversed(range(window * window - 1)):
+    y = xw[:, :, 0, :, 0, :]
+    best = jnp.zeros(y.shape, idx_dtype)
+    for pos in range(1, window * window):
         a, c = divmod(pos, window)
-        best = jnp.where(xw[:, :, a, :, c, :] == y, jnp.asarray(pos, idx_dtype), best)
+        value = xw[:, :, a, :, c, :]
+        better = value > y
+        best = jnp.where(better, jnp.asarray(pos, idx_dtype), best)
+        y = jnp.where(better, value, y)
     return y, best
 
 

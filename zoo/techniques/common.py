@@ -32,7 +32,8 @@ class TrainedRun:
         self._eval = jax.jit(eval_step)
 
     def evaluate(self, params=None, apply_fn=None) -> dict:
-        """Test ``{"loss", "accuracy"}`` of ``params`` (default: the run's) under ``apply_fn`` (default: the model's)."""
+        """Test ``{"loss", "accuracy"}`` of ``params`` (default: the run's) under ``apply_fn`` (default: the model's).
+        """
         # apply_fn is a static field of the state: another one compiles another program
         state = self.state.replace(params=self.state.params if params is None else params,
                                    apply_fn=self.state.apply_fn if apply_fn is None else apply_fn)
@@ -49,4 +50,22 @@ def load_trained(workdir: str, *, step: int | None = None, eval_batch_size: int 
     return TrainedRun(model, state, meta, dataset, eval_batch_size)
 
 
-__all__ = ["TrainedRun", "load_trained"]
+
+def save_as_run(run: TrainedRun, params, workdir: str, note: dict) -> str:
+    """Writes ``run`` with ``params`` replaced as a new run in ``workdir`` (``load_run`` reads it back).
+
+    ``note`` (e.g. ``{"pruned": {...}}``) is added to the checkpoint's metadata.
+    """
+    import os
+
+    from zoo.train.checkpoint import Checkpointer
+
+    directory = os.path.join(os.path.abspath(workdir), "checkpoints")
+    with Checkpointer(directory, best_metric=None, async_save=False) as ckpt:
+        if ckpt.latest_step() is not None:
+            raise ValueError(f"{workdir} already holds a run; write to a new directory")
+        ckpt.save(int(run.state.step), run.state.replace(params=params).checkpoint_items(), {**run.meta, **note})
+    return os.path.abspath(workdir)
+
+
+__all__ = ["TrainedRun", "load_trained", "save_as_run"]

@@ -180,8 +180,13 @@ def parse_input(spec: str, dataset) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def explain_run(workdir: str, inputs: str = "test:0,1,2,3", *, out_dir: str | None = None, methods=METHODS,
-                steps: int = 128) -> dict:
+                steps: int = 128, model: str | None = None) -> dict:
     """Explains a trained run's predictions on ``inputs`` and writes ``OUT_DIR/explanations.png``.
+
+    Args:
+      workdir: a run written by ``zoo train``; inputs: see :func:`parse_input`;
+      out_dir: default ``WORKDIR/explain``; methods: a subset of ``METHODS``;
+      steps: integrated-gradient quadrature steps; model: if given, must be the run's model.
 
     Returns:
       ``{"model", "png", "methods", "predicted", "labels", "ig_completeness_error"}``: the
@@ -194,6 +199,8 @@ def explain_run(workdir: str, inputs: str = "test:0,1,2,3", *, out_dir: str | No
     if unknown:
         raise ValueError(f"unknown explanation method(s) {unknown}; available: {list(METHODS)}")
     run = load_trained(workdir)
+    if model is not None and model != run.meta["model"]:
+        raise ValueError(f"{workdir} holds a {run.meta['model']!r} run, not {model!r}")
     if run.model.config.layout == "tokens":
         raise ValueError("gradient explanations need float inputs; token models are explained by attention maps")
     x, labels = parse_input(inputs, run.dataset)

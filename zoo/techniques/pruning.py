@@ -205,7 +205,7 @@ class GradualPruning(Extension):
 
 
 def prune_run(workdir: str, sparsity: float, *, scope: str = "layer", step: int | None = None,
-              eval_batch_size: int = 256) -> dict:
+              out: str | None = None, eval_batch_size: int = 256) -> dict:
     """One-shot magnitude pruning of a trained run (``zoo prune``).
 
     Args:
@@ -213,12 +213,13 @@ def prune_run(workdir: str, sparsity: float, *, scope: str = "layer", step: int 
       sparsity: fraction of kernel weights to zero.
       scope: "layer" or "global".
       step: checkpoint step (default: the newest).
+      out: also write the pruned model as a run in this directory (``load_run`` / ``zoo quantize`` read it).
 
     Returns:
       ``{"model", "step", "scope", "target_sparsity", "sparsity", "sparsity_per_layer",
       "accuracy_before", "accuracy_after", "accuracy_change", "params"}`` (``params``: the pruned tree).
     """
-    from zoo.techniques.common import load_trained
+    from zoo.techniques.common import load_trained, save_as_run
 
     run = load_trained(workdir, step=step, eval_batch_size=eval_batch_size)
     before = run.accuracy(run.state.params)
@@ -227,7 +228,8 @@ def prune_run(workdir: str, sparsity: float, *, scope: str = "layer", step: int 
     report = sparsity_report(params)
     return {"model": run.meta["model"], "step": int(run.state.step), "scope": scope, "target_sparsity": sparsity,
             "sparsity": report["sparsity"], "sparsity_per_layer": report["layers"], "accuracy_before": before,
-            "accuracy_after": after, "accuracy_change": after - before, "params": params}
+            "accuracy_after": after, "accuracy_change": after - before, "params": params,
+            "out": out and save_as_run(run, params, out, {"pruned": {"sparsity": sparsity, "scope": scope}})}
 
 
 __all__ = ["SCOPES", "GradualPruning", "PrunedState", "apply_masks", "is_prunable", "magnitude_masks",

@@ -9,7 +9,8 @@ from zoo.train.state import TrainState, create_train_state
 from zoo.train.steps import accuracy, cross_entropy_loss, eval_step, train_step
 
 __all__ = [
-    "CheckpointError", "Checkpointer", "Extension", "extension_from_dict", "register_extension", "TrainConfig", "evaluate", "load_run", "train_and_evaluate", "MetricsLogger",
+    "CheckpointError", "Checkpointer", "Extension", "extension_from_dict", "register_extension", "TrainConfig",
+    "evaluate", "load_run", "train_and_evaluate", "MetricsLogger",
     "plot_metrics", "read_metrics", "OPTIMIZERS", "SCHEDULES", "OptimizerConfig", "make_optimizer",
     "make_schedule", "TrainState", "create_train_state", "accuracy", "cross_entropy_loss", "eval_step", "train_step",
 ]

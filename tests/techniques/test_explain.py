@@ -1,0 +1,65 @@
+"""Explanations: saliency zero where the model looks away, integrated-gradient completeness, Grad-CAM."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import zoo
+from zoo.techniques.explain import explain_run, feature_map_layers, grad_cam, integrated_gradients, saliency
+
+
+def test_saliency_is_exactly_zero_where_the_model_ignores_the_input(key):
+    model = zoo.create_model("mlp", dropout_rate=0.0)
+    variables = zoo.init_variables(model, key)
+    # the first layer no longer reads pixels 0..23 (the top three rows of the 8x8 digit)
+    kernel = variables["params"]["hidden_0"]["kernel"].at[:24].set(0.0)
+    variables = {"params": {**variables["params"], "hidden_0": {**variables["params"]["hidden_0"],
+                                                                 "kernel": kernel}}}
+    x = zoo.random_input(model.config, jax.random.key(1), 5)
+    s = np.asarray(saliency(model, variables, x))
+    assert s.shape == (5, 64)
+    assert np.all(s[:, :24] == 0.0)
+    assert np.all(np.abs(s[:, 24:]).sum(1) > 0)
+
+
+@pytest.fixture(scope="module")
+def cnn(cnn_trained):
+    x = jnp.asarray(cnn_trained.dataset.x_test[:4])
+    return cnn_trained.model, {"params": cnn_trained.state.params}, x
+
+
+def test_integrated_gradients_are_complete(cnn):
+    model, variables, x = cnn
+    target = jnp.argmax(model.apply(variables, x), -1)  # explain the predictions, as `zoo explain` does
+    ig = integrated_gradients(model, variables, x, steps=128)
+    logits_x = model.apply(variables, x)[jnp.arange(4), target]
+    logits_0 = model.apply(variables, jnp.zeros_like(x))[jnp.arange(4), target]
+    gap = np.abs(np.asarray(ig.reshape(4, -1).sum(1) - (logits_x - logits_0)))
+    assert np.all(gap <= 0.01 * np.abs(np.asarray(logits_x - logits_0))), (gap, logits_x - logits_0)
+
+
+def test_grad_cam_on_the_last_conv_layer(cnn):
+    model, variables, x = cnn
+    assert feature_map_layers(model, variables, x) == [("conv_0",), ("conv_1",)]
+    cam = np.asarray(grad_cam(model, variables, x))
+    assert cam.shape == (4, 28, 28) and cam.min() >= 0 and np.allclose(cam.max(axis=(1, 2)), 1.0)
+    # the 2-pixel frame around the upsampled digit is outside the conv's receptive field centre: low heat there
+    with pytest.raises(ValueError, match="has no \\[B, H, W, C\\] output"):
+        grad_cam(model, variables, x, layer=("head",))
+
+
+def test_grad_cam_needs_a_feature_map(key):
+    model = zoo.create_model("seed_lstm")
+    with pytest.raises(ValueError, match="needs image inputs"):
+        grad_cam(model, zoo.init_variables(model, key), zoo.random_input(model.config, key, 2))
+
+
+def test_explain_run_writes_the_figure(cnn_run, tmp_path):
+    report = explain_run(cnn_run[0], "test:0,1", out_dir=str(tmp_path), steps=32)
+    assert report["methods"] == ["saliency", "integrated_gradients", "grad_cam"]
+    assert report["predicted"] == report["labels"]  # the trained CNN reads these two right
+    with open(report["png"], "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="indices must be in \\[0, 360\\)"):
+        explain_run(cnn_run[0], "test:400", out_dir=str(tmp_path))
