@@ -8,9 +8,8 @@ import optax
 import pytest
 
 import zoo
-from zoo.techniques.privacy import (DPSGD, clip_per_example, compute_epsilon, dp_aggregate, per_example_grads,
-                                    per_example_norms)
-from zoo.train import CheckpointError, TrainConfig, create_train_state, train_and_evaluate
+from zoo.techniques.privacy import clip_per_example, compute_epsilon, dp_aggregate, per_example_grads, per_example_norms
+from zoo.train import create_train_state
 from zoo.train.steps import loss_fn
 
 
@@ -22,18 +21,24 @@ def cnn_state_and_batch():
     return state, {"x": x, "y": jnp.arange(6, dtype=jnp.int32)}
 
 
-def test_per_example_grads_average_to_the_batch_gradient(cnn_state_and_batch):
+@pytest.fixture(scope="module")
+def cnn_per_example(cnn_state_and_batch):
     state, batch = cnn_state_and_batch
-    grads, losses, _ = jax.jit(per_example_grads)(state, batch)
+    return jax.jit(per_example_grads)(state, batch)
+
+
+def test_per_example_grads_average_to_the_batch_gradient(cnn_state_and_batch, cnn_per_example):
+    state, batch = cnn_state_and_batch
+    grads, losses, _ = cnn_per_example
     chex.assert_shape(grads["conv_0"]["kernel"], (6, 3, 3, 1, 32))
-    (loss, _), batch_grad = jax.value_and_grad(loss_fn, has_aux=True)(state.params, state, batch, jax.random.key(0))
+    (loss, _), batch_grad = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))(state.params, state, batch,
+                                                                                jax.random.key(0))
     chex.assert_trees_all_close(jax.tree.map(lambda g: g.mean(0), grads), batch_grad, atol=1e-6)
     np.testing.assert_allclose(losses.mean(), loss, rtol=1e-6)
 
 
-def test_every_per_example_gradient_is_clipped_to_the_bound(cnn_state_and_batch):
-    state, batch = cnn_state_and_batch
-    grads, _, _ = jax.jit(per_example_grads)(state, batch)
+def test_every_per_example_gradient_is_clipped_to_the_bound(cnn_per_example):
+    grads, _, _ = cnn_per_example
     norms = per_example_norms(grads)
     bound = float(jnp.median(norms))  # half the examples exceed it
     clipped, before = clip_per_example(grads, bound)
@@ -71,16 +76,3 @@ def test_accountant_on_abadi_et_al_2016():
     assert pld == pytest.approx(2.382, abs=0.01)
     assert compute_epsilon(**{**setting, "steps": 60 * 60000 // 256 // 2}) < rdp
     assert compute_epsilon(**{**setting, "noise_multiplier": 0.0}) == float("inf")
-
-
-def test_dp_training_reports_epsilon_and_refuses_other_noise_on_resume(tmp_path):
-    dp = DPSGD(noise_multiplier=1.1, l2_clip=1.0)
-    config = TrainConfig(model="mlp", steps=6, batch_size=32, checkpoint_every=6, log_every=3, extensions=(dp,))
-    summary = train_and_evaluate(config, str(tmp_path), progress=False)
-    expected = compute_epsilon(noise_multiplier=1.1, sampling_rate=32 / 1437, steps=6, delta=1e-5, accountant="pld")
-    assert summary["dp_epsilon_pld"] == pytest.approx(expected)
-    assert 0 < summary["dp_epsilon_pld"] < summary["dp_epsilon_rdp"]
-    other = TrainConfig(model="mlp", steps=6, batch_size=32, checkpoint_every=6,
-                        extensions=(DPSGD(noise_multiplier=0.5),))
-    with pytest.raises(CheckpointError, match="noise_multiplier"):
-        train_and_evaluate(other, str(tmp_path), progress=False)

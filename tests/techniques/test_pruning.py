@@ -1,5 +1,7 @@
 """Magnitude pruning: exact sparsity, gradual pruning through optax, one-shot pruning of a trained run."""
 
+import json
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -8,7 +10,8 @@ import optax
 import pytest
 
 import zoo
-from zoo.techniques.pruning import apply_masks, magnitude_masks, polynomial_sparsity, prune_run, pruned, sparsity_report
+from zoo.cli import main
+from zoo.techniques.pruning import apply_masks, magnitude_masks, polynomial_sparsity, pruned, sparsity_report
 from zoo.train import create_train_state, load_run, train_step
 
 
@@ -18,10 +21,10 @@ def random_params(key):
             "b": {"kernel": jax.random.normal(k2, (3, 3, 4, 5)) * 3.0}, "c": {"kernel": jax.random.normal(k3, (7, 3))}}
 
 
-@pytest.mark.parametrize("sparsity", [0.0, 0.3, 0.75, 0.9])
+@pytest.mark.parametrize("sparsity", [0.3, 0.9])
 def test_layerwise_masks_hit_the_target_exactly_and_drop_the_smallest(key, sparsity):
     params = random_params(key)
-    pruned_params = apply_masks(params, magnitude_masks(params, sparsity, scope="layer"))
+    pruned_params = apply_masks(params, jax.jit(magnitude_masks)(params, sparsity))
     report = sparsity_report(pruned_params)
     for name, w in (("a/kernel", params["a"]["kernel"]), ("b/kernel", params["b"]["kernel"]),
                     ("c/kernel", params["c"]["kernel"])):
@@ -35,7 +38,8 @@ def test_layerwise_masks_hit_the_target_exactly_and_drop_the_smallest(key, spars
 
 def test_global_masks_hit_the_target_over_all_kernels(key):
     params = random_params(key)
-    report = sparsity_report(apply_masks(params, magnitude_masks(params, 0.6, scope="global")))
+    masks = jax.jit(magnitude_masks, static_argnames="scope")(params, 0.6, scope="global")
+    report = sparsity_report(apply_masks(params, masks))
     total = 30 * 20 + 3 * 3 * 4 * 5 + 7 * 3
     assert report["prunable"] == total and report["zeros"] == round(0.6 * total)
     # layer "b" was scaled up 3x, so a global threshold prunes it least
@@ -75,13 +79,18 @@ def test_gradual_pruning_reaches_the_target_and_pruned_weights_stay_zero():
             np.testing.assert_array_equal(np.asarray(w)[was_zero], 0.0)
 
 
-def test_one_shot_pruning_of_the_trained_seed_cnn(cnn_run, tmp_path):
+def test_one_shot_pruning_of_the_trained_seed_cnn_from_the_cli(cnn_run, tmp_path, capsys):
     workdir, summary = cnn_run
-    report = prune_run(workdir, 0.5, scope="global", out=str(tmp_path / "pruned"))
+    out = str(tmp_path / "pruned")
+    assert main(["prune", "--workdir", workdir, "--sparsity", "0.5", "--scope", "global", "--out", out]) == 0
+    stdout, stderr = capsys.readouterr()
+    report = json.loads(stdout.strip().splitlines()[-1])
+    prunable = 3 * 3 * 1 * 32 + 3 * 3 * 32 * 64 + 1600 * 128 + 128 * 10
+    assert report["sparsity"] == round(0.5 * prunable) / prunable
     assert report["accuracy_before"] == summary["test_accuracy"]
-    assert report["sparsity"] == round(0.5 * (288 + 18432 + 204800 + 1280)) / (288 + 18432 + 204800 + 1280)
     assert report["accuracy_after"] > summary["test_accuracy"] - 0.05  # half the weights cost little here
+    assert "dense_0/kernel" in stderr and "test accuracy" in stderr
     # the pruned run loads back with its zeros
-    _, state, meta = load_run(report["out"])
+    _, state, meta = load_run(out)
     assert meta["pruned"] == {"sparsity": 0.5, "scope": "global"}
     assert sparsity_report(state.params)["sparsity"] == report["sparsity"]

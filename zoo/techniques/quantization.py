@@ -77,6 +77,29 @@ def _qwix_ready(model):
     return model
 
 
+def _qwix_module_regex(model) -> str:
+    """A qwix ``module_path`` regex matching the model's Dense and Conv2D layers (what qwix can intercept)."""
+    import re
+
+    import flax.linen as nn
+
+    from zoo.layers import Conv2D, Dense
+    from zoo.registry import example_input
+
+    paths = set()
+
+    def record(next_fun, args, kwargs, context):
+        if isinstance(context.module, (Dense, Conv2D)) and context.method_name == "__call__":
+            paths.add("/".join(context.module.scope.path))
+        return next_fun(*args, **kwargs)
+
+    with nn.intercept_methods(record):
+        jax.eval_shape(lambda: model.init(jax.random.key(0), example_input(model.config), train=False))
+    if not paths:
+        raise ValueError(f"{type(model).__name__} has no Dense or Conv2D layer for qwix to quantize")
+    return "^(" + "|".join(re.escape(p) for p in sorted(paths)) + ")$"
+
+
 def qwix_int8(model, params):
     """int8 inference through qwix: int8 weights (per channel) and dynamically quantized int8 activations.
 
@@ -90,7 +113,7 @@ def qwix_int8(model, params):
     import qwix
 
     model = _qwix_ready(model)
-    rule = qwix.QuantizationRule(module_path=".*", weight_qtype=jnp.int8, act_qtype=jnp.int8)
+    rule = qwix.QuantizationRule(module_path=_qwix_module_regex(model), weight_qtype=jnp.int8, act_qtype=jnp.int8)
     qmodel = qwix.quantize_model(model, qwix.PtqProvider([rule]))
     from zoo.registry import example_input
 
@@ -117,7 +140,7 @@ def qat_finetune(run, steps: int, *, learning_rate: float = 1e-4, batch_size: in
     from zoo.train import OptimizerConfig, create_train_state, make_optimizer, train_step
 
     model = _qwix_ready(run.model)
-    rule = qwix.QtRule(module_path=".*", weight_qtype=jnp.int8, act_qtype=jnp.int8)
+    rule = qwix.QtRule(module_path=_qwix_module_regex(model), weight_qtype=jnp.int8, act_qtype=jnp.int8)
     qat_model = qwix.quantize_model(model, qwix.QtProvider([rule]))
     state = create_train_state(qat_model, make_optimizer(OptimizerConfig(learning_rate=learning_rate), steps), seed)
     state = state.replace(params=run.state.params, opt_state=state.tx.init(run.state.params))
