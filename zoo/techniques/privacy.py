@@ -28,7 +28,7 @@ import optax
 
 from zoo.train.extension import Extension, register_extension
 from zoo.train.state import TrainState
-from zoo.train.steps import accuracy, dropout_key, loss_fn
+from zoo.train.steps import batch_accuracy, dropout_key, loss_fn
 
 ACCOUNTANTS = ("rdp", "pld")
 
@@ -96,7 +96,7 @@ def per_example_grads(state: TrainState, batch: dict, *, label_smoothing: float 
     Args:
       state: a train state whose model has no mutable collections (batch
         statistics would mix examples, which DP-SGD's analysis forbids).
-      batch: ``{"x": [B, ...], "y": [B]}``.
+      batch: ``{"x": [B, ...], "y": [B, ...]}`` and any other per-example entries (``attention_mask``).
 
     Returns:
       ``(grads, losses, logits)``: a params-shaped tree with leaves ``[B, ...]``,
@@ -107,13 +107,13 @@ def per_example_grads(state: TrainState, batch: dict, *, label_smoothing: float 
                          f"{sorted(state.model_state)} (e.g. batch norm mixes examples)")
     key = dropout_key(state)
 
-    def one(x, y, index):
-        example = {"x": x[None], "y": y[None]}
+    def one(example, index):  # every batch entry (x, y, attention_mask, ...) of one example
+        example = jax.tree.map(lambda v: v[None], example)
         (loss, (logits, _)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             state.params, state, example, jax.random.fold_in(key, index), label_smoothing)
         return grads, loss, logits[0]
 
-    return jax.vmap(one)(batch["x"], batch["y"], jnp.arange(batch["y"].shape[0]))
+    return jax.vmap(one)(batch, jnp.arange(batch["y"].shape[0]))
 
 
 def dp_train_step(state: TrainState, batch: dict, *, l2_clip: float,
@@ -126,7 +126,7 @@ def dp_train_step(state: TrainState, batch: dict, *, l2_clip: float,
     """
     grads, losses, logits = per_example_grads(state, batch, label_smoothing=label_smoothing)
     norms = per_example_norms(grads)
-    metrics = {"loss": losses.mean(), "accuracy": accuracy(logits, batch["y"]), "grad_norm": norms.mean(),
+    metrics = {"loss": losses.mean(), "accuracy": batch_accuracy(state, logits, batch["y"]), "grad_norm": norms.mean(),
                "clipped_fraction": jnp.mean(norms > l2_clip)}
     return state.apply_gradients(grads), metrics
 
