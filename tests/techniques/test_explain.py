@@ -59,3 +59,27 @@ def test_bad_input_spec_is_a_clear_error(cnn_run, tmp_path):
         explain_run(cnn_run[0], "test:400", out_dir=str(tmp_path))
     with pytest.raises(ValueError, match="holds a 'seed_cnn' run, not 'mlp'"):
         explain_run(cnn_run[0], "test:0", model="mlp")
+
+
+def test_attention_maps_of_bert_and_gpt2(key, tmp_path):
+    from zoo.techniques.explain import attention_maps, plot_attention
+
+    bert = zoo.create_model("bert_nano")
+    x = zoo.random_input(bert.config, key, 2).at[1, 5:].set(bert.config.pad_token_id)  # example 1: 5 tokens
+    x = x.at[0].set(jnp.where(x[0] == bert.config.pad_token_id, 1, x[0]))  # example 0: no padding
+    maps = attention_maps(bert, zoo.init_variables(bert, key), x)
+    assert len(maps) == 2 and all(name.endswith("attention") or "attn" in name for name in maps), list(maps)
+    for w in maps.values():
+        t = x.shape[1]
+        assert w.shape == (2, 2, t, t)
+        np.testing.assert_allclose(w.sum(-1), 1.0, rtol=1e-5)
+        assert float(jnp.abs(w[1, :, :, 5:]).max()) == 0.0  # nobody attends to padding
+        assert float(w[0].min()) > 0.0
+    gpt2 = zoo.create_model("gpt2_tiny")
+    tokens = zoo.random_input(gpt2.config, key, 1)
+    causal = attention_maps(gpt2, zoo.init_variables(gpt2, key), tokens)
+    assert len(causal) == 4
+    w = next(iter(causal.values()))[0]  # [N, T, T]
+    assert float(jnp.triu(w, k=1).max()) == 0.0 and float(w[:, 0, 0].min()) == 1.0  # no peeking ahead
+    with open(plot_attention(maps, str(tmp_path / "a.png"), example=1, length=5), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"

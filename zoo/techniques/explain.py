@@ -122,6 +122,86 @@ def grad_cam(model, variables, x, target=None, *, layer: tuple[str, ...] | None 
     return cam / jnp.maximum(cam.max(axis=(1, 2), keepdims=True), 1e-12)
 
 
+def attention_maps(model, variables, x, **model_kwargs) -> dict:
+    """Attention weights ``softmax(Q Kᵀ / √H + mask)`` of every ``MultiHeadAttention`` in a model.
+
+    The query and key projections and the mask each attention layer receives are
+    recorded with a flax method interceptor during one forward pass (no model changes),
+    and the weights recomputed from them with the layer's own causal and padding masks.
+
+    Args:
+      model / variables: a registry model (e.g. ``bert_nano``, ``gpt2_tiny``) and its variables.
+      x: its input (``[B, T]`` token ids); model_kwargs: e.g. ``attention_mask=[B, T]``.
+
+    Returns:
+      ``{"encoder/layer_0/attention": [B, N, T, S], ...}`` in call order.
+    """
+    from zoo.layers.attention import MultiHeadAttention, causal_mask, combine_masks
+
+    calls: dict[tuple, dict] = {}
+
+    def record(next_fun, args, kwargs, context):
+        out = next_fun(*args, **kwargs)
+        module = context.module
+        if context.method_name != "__call__":
+            return out
+        path = tuple(module.scope.path)
+        if isinstance(module, MultiHeadAttention):
+            mask = args[1] if len(args) > 1 else kwargs.get("mask")
+            calls.setdefault(path, {}).update(mask=mask, causal=module.causal)
+        elif path and path[-1] in ("query", "key") and isinstance(module.parent, MultiHeadAttention):
+            calls.setdefault(path[:-1], {})[path[-1]] = out  # [B, L, N, H]
+        return out
+
+    with nn.intercept_methods(record):
+        model.apply(variables, x, train=False, **model_kwargs)
+    if not calls:
+        raise ValueError(f"{type(model).__name__} has no MultiHeadAttention layer")
+    maps = {}
+    for path, c in calls.items():
+        q, k = c["query"].astype(jnp.float32), c["key"].astype(jnp.float32)
+        logits = jnp.einsum("btnh,bsnh->bnts", q / np.sqrt(q.shape[-1]), k)  # [B, N, T, S]
+        mask = c["mask"]
+        if c["causal"]:
+            mask = combine_masks(mask, causal_mask(q.shape[1], k.shape[1], offset=k.shape[1] - q.shape[1]))
+        if mask is not None:
+            logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
+        maps["/".join(path)] = jax.nn.softmax(logits, axis=-1)
+    return maps
+
+
+def plot_attention(maps: dict, path: str, *, example: int = 0, length: int | None = None, labels=None) -> str:
+    """A PNG grid of attention maps: one row per layer, one column per head, for one example."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(maps)
+    heads = max(m.shape[1] for m in maps.values())
+    fig, axes = plt.subplots(len(names), heads, figsize=(2.6 * heads, 2.6 * len(names)), squeeze=False)
+    for i, name in enumerate(names):
+        for h in range(heads):
+            ax = axes[i, h]
+            if h < maps[name].shape[1]:
+                w = np.asarray(maps[name][example, h])
+                if length:
+                    w = w[:length, :length]
+                ax.imshow(w, cmap="viridis", vmin=0.0)
+                ax.set_title(f"{name}\nhead {h}", fontsize=7)
+                if labels is not None and len(labels) <= 24:
+                    ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=6)
+                    ax.set_yticks(range(len(labels)), labels, fontsize=6)
+                else:
+                    ax.set_axis_off()
+            else:
+                ax.set_axis_off()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
 def _as_image(a: np.ndarray) -> np.ndarray:
     """One example's map as 2-D: images drop channels, sequences stay ``[T, D]``, square vectors fold."""
     a = np.asarray(a, np.float32)
@@ -201,8 +281,10 @@ def explain_run(workdir: str, inputs: str = "test:0,1,2,3", *, out_dir: str | No
     run = load_trained(workdir)
     if model is not None and model != run.meta["model"]:
         raise ValueError(f"{workdir} holds a {run.meta['model']!r} run, not {model!r}")
-    if run.model.config.layout == "tokens":
-        raise ValueError("gradient explanations need float inputs; token models are explained by attention maps")
+    out_dir = out_dir or os.path.join(workdir, "explain")
+    os.makedirs(out_dir, exist_ok=True)
+    if run.model.config.layout == "tokens":  # gradients of token ids are meaningless: attention maps instead
+        return _explain_attention(run, inputs, out_dir)
     x, labels = parse_input(inputs, run.dataset)
     variables = {"params": run.state.params, **run.state.model_state}
     x = jnp.asarray(x)
@@ -220,8 +302,6 @@ def explain_run(workdir: str, inputs: str = "test:0,1,2,3", *, out_dir: str | No
     if "grad_cam" in methods and x.ndim == 4 and feature_map_layers(run.model, variables, x):
         maps["grad_cam"] = np.asarray(grad_cam(run.model, variables, x, pred))
     drawn = list(maps)
-    out_dir = out_dir or os.path.join(workdir, "explain")
-    os.makedirs(out_dir, exist_ok=True)
     titles = [f"pred {int(p)}" + (f" / label {int(y)}" if labels is not None else "")
               for p, y in zip(pred, labels if labels is not None else pred)]
     png = plot_explanations(np.asarray(x), maps, os.path.join(out_dir, "explanations.png"), titles=titles)
@@ -229,5 +309,21 @@ def explain_run(workdir: str, inputs: str = "test:0,1,2,3", *, out_dir: str | No
             "labels": None if labels is None else np.asarray(labels).tolist(), "ig_completeness_error": gap}
 
 
-__all__ = ["METHODS", "explain_run", "feature_map_layers", "grad_cam", "integrated_gradients", "parse_input",
+def _explain_attention(run, inputs: str, out_dir: str) -> dict:
+    if not inputs.startswith("test:") or "," in inputs:
+        raise ValueError(f"attention maps of a token model take one test example, --input test:I; got {inputs!r}")
+    index = int(inputs[5:])
+    if not 0 <= index < len(run.dataset.y_test):
+        raise ValueError(f"--input {inputs!r}: index must be in [0, {len(run.dataset.y_test)})")
+    x = jnp.asarray(run.dataset.x_test[index:index + 1])  # [1, T]
+    pad = getattr(run.model.config, "pad_token_id", None)  # the model masks padding itself
+    length = int((x != pad).sum()) if pad is not None else x.shape[1]
+    maps = attention_maps(run.model, {"params": run.state.params, **run.state.model_state}, x)
+    png = plot_attention(maps, os.path.join(out_dir, "attention.png"), length=length)
+    return {"model": run.meta["model"], "png": png, "methods": ["attention"], "layers": list(maps),
+            "tokens": length}
+
+
+__all__ = ["METHODS", "attention_maps", "explain_run", "plot_attention", "feature_map_layers", "grad_cam",
+           "integrated_gradients", "parse_input",
            "plot_explanations", "predicted_class", "saliency"]
