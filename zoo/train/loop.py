@@ -21,7 +21,7 @@ from zoo.data import BatchSchedule, eval_batches, load_dataset, resolve_augment,
 from zoo.train.checkpoint import CheckpointError, Checkpointer
 from zoo.train.metrics import MetricsLogger, plot_metrics
 from zoo.train.optim import OptimizerConfig, make_optimizer, make_schedule
-from zoo.train.state import TrainState, create_train_state
+from zoo.train.state import TrainState, create_train_state, with_initial_params
 from zoo.train.steps import eval_step, train_step
 
 FORMAT_VERSION = 1
@@ -126,7 +126,7 @@ def _check_resumable(meta: dict, expected: dict, schedule: BatchSchedule, workdi
 
 
 def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = True,
-                       stop_after: int | None = None) -> dict:
+                       stop_after: int | None = None, initial_params=None) -> dict:
     """Trains ``config.model`` on ``config.data``, checkpointing and resuming in ``workdir``.
 
     Args:
@@ -136,6 +136,9 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
       stop_after: end this call (with a checkpoint) once the step count reaches
         this, as if interrupted; a later call continues toward ``config.steps``
         exactly as if it had never stopped.
+      initial_params: parameters to start from instead of a fresh initialisation
+        (e.g. a pre-trained checkpoint's); same tree and shapes as the model's.
+        Ignored when resuming, since the checkpoint holds the trained ones.
 
     Returns:
       a summary dict: ``test_accuracy``, ``test_loss``, ``steps`` (total now in the
@@ -159,6 +162,8 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
     tx = make_optimizer(config.optimizer, total_steps)
     lr_at = make_schedule(config.optimizer, total_steps)
     state = create_train_state(model, tx, config.seed)
+    if initial_params is not None:
+        state = with_initial_params(state, initial_params)
 
     expected_meta = {
         "format_version": FORMAT_VERSION,
