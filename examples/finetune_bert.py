@@ -20,7 +20,6 @@ import dataclasses
 import jax
 import numpy as np
 
-import zoo
 from zoo.data import load_dataset
 from zoo.train import OptimizerConfig, TrainConfig, load_run, train_and_evaluate
 

@@ -27,12 +27,12 @@ def test_finetune_bert_example_learns_and_checkpoints(tmp_path):
 
 
 def test_train_gpt_example_loss_falls_and_samples(tmp_path):
-    result = run(os.path.join(ROOT, "examples", "train_gpt.py"), "--steps", "40", "--context", "64",
+    result = run(os.path.join(ROOT, "examples", "train_gpt.py"), "--steps", "30", "--batch-size", "16", "--context", "64",
                  "--sample-bytes", "30", "--workdir", str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     curve = [float(part.split(": ")[1]) for part in result.stdout.split("train loss (nats/byte): ")[1]
              .splitlines()[0].split(", ")]
-    assert curve[0] > curve[-1] and curve[-1] < 3.3, curve  # uniform over bytes is ln 256 = 5.55
+    assert curve[0] > curve[-1] + 0.3 and curve[-1] < 3.5, curve  # uniform over bytes is ln 256 = 5.55
     sample = result.stdout.split("sample:\n")[1]
     assert sample.startswith("The import statement ") and len(sample.encode()) >= 40
 
@@ -44,7 +44,7 @@ def test_cli_trains_bert_on_sentiment_and_resumes(tmp_path):
     assert first.returncode == 0, first.stderr[-3000:]
     summary = json.loads(first.stdout.strip().splitlines()[-1])
     assert summary["steps"] == 6 and summary["model"] == "bert_nano" and 0 <= summary["test_accuracy"] <= 1
-    again = run(*args[:6], "9", *args[7:])
+    again = run(*args[:7], "9", *args[8:])
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads(again.stdout.strip().splitlines()[-1])["resumed_from"] == 6
     bad = run("-m", "zoo.cli", "train", "seed_cnn", "--data", "sentiment", "--steps", "1", "--workdir",
