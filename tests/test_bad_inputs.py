@@ -1,0 +1,161 @@
+"""The bad-input matrix: each bad input is a clear error naming what was expected and what came in,
+and leaves every file of the work directory as it was (names, sizes, mtimes, bytes).
+"""
+
+import os
+import re
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+import zoo
+from zoo.cli import main
+from zoo.train import OptimizerConfig, TrainConfig, train_and_evaluate
+
+BASE = ["mlp", "--steps", "5", "--batch-size", "32", "--checkpoint-every", "5", "--no-progress"]
+
+
+def snapshot(directory) -> dict:
+    out = {}
+    for dirpath, dirnames, files in os.walk(directory):
+        for name in files + dirnames:
+            path = os.path.join(dirpath, name)
+            st = os.stat(path)
+            content = open(path, "rb").read() if name in files else b"<dir>"
+            out[os.path.relpath(path, directory)] = (st.st_size if name in files else 0, st.st_mtime_ns
+                                                     if name in files else 0, content)
+    return out
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A finished 5-step mlp run: what every bad command below is pointed at."""
+    path = str(tmp_path_factory.mktemp("bad-inputs") / "run")
+    assert main(["train", *BASE, "--workdir", path]) == 0
+    return path
+
+
+def _with(**changes):
+    """BASE with some flags replaced (value None drops the flag) or added."""
+    args = list(BASE)
+    for flag, value in changes.items():
+        flag = "--" + flag.replace("_", "-")
+        if flag in args:
+            i = args.index(flag)
+            del args[i:i + 2]
+        if value is not None:
+            args += [flag, str(value)]
+    return args
+
+
+# (argv, exit code, substrings of the message: what was expected and what came in)
+CLI_CASES = {
+    "unknown model": (["resnet9000", *BASE[1:]], 2, ["unknown model 'resnet9000'", "known models:", "mlp"]),
+    "unknown dataset": (_with(data="imagenet"), 2, ["unknown dataset 'imagenet'", "available: digits, synthetic"]),
+    "negative steps": (_with(steps=-1), 2, ["steps must be a non-negative int, got -1"]),
+    "zero batch": (_with(batch_size=0), 2, ["batch_size must be a positive int, got 0"]),
+    "negative batch": (_with(batch_size=-3), 2, ["batch_size must be a positive int, got -3"]),
+    "zero checkpoint_every": (_with(checkpoint_every=0), 2, ["checkpoint_every must be a positive int, got 0"]),
+    "zero keep": (_with(keep=0), 2, ["keep_checkpoints must be a positive int, got 0"]),
+    "negative log_every": (_with(log_every=-1), 2, ["log_every must be a positive int, got -1"]),
+    "zero epochs": (_with(steps=None, epochs=0), 2, ["epochs must be > 0, got 0.0"]),
+    "negative epochs": (_with(steps=None, epochs=-2), 2, ["epochs must be > 0, got -2.0"]),
+    "negative warmup": (_with(warmup_steps=-1), 2, ["warmup_steps must be >= 0, got -1"]),
+    "zero lr": (_with(lr=0), 2, ["learning_rate must be > 0, got 0.0"]),
+    "negative clip": (_with(clip_norm=-1), 2, ["clip_norm must be > 0 or None, got -1.0"]),
+    "bad nonfinite policy": (_with(on_nonfinite="skip:0"), 2,
+                             ["on_nonfinite must be 'stop', 'skip' or 'skip:N' with N > 0, got 'skip:0'"]),
+    "batch larger than dataset": (_with(batch_size=5000), 2,
+                                  ["batch_size 5000 is larger than the training set (1437 examples)"]),
+    "checkpoint of another model": (["seed_lstm", *BASE[1:]], 3,
+                                     ["holds a checkpoint of model 'mlp', not 'seed_lstm'"]),
+    "another dataset": (_with(data="synthetic"), 3, ["was trained on dataset 'digits', not 'synthetic'"]),
+    "another batch size": (_with(batch_size=16), 3,
+                           ["the checkpoint's data order used batch_size=32, this run uses batch_size=16"]),
+    "another learning rate": (_with(lr=0.01), 3, ["other optimizer settings (learning_rate: 0.001 -> 0.01)"]),
+    "another optimizer": (_with(optimizer="sgd"), 3, ["other optimizer settings (name: 'adam' -> 'sgd')"]),
+    "augmentation the layout cannot take": (_with(augment="shift:1"), 2,
+                                            ["shift augmentation needs image or row-sequence inputs, not layout "
+                                             "'vector'"]),
+}
+
+
+@pytest.mark.parametrize("case", list(CLI_CASES))
+def test_bad_command_is_a_clear_error_and_changes_no_file(workdir, case, capsys):
+    argv, code, expected = CLI_CASES[case]
+    before = snapshot(workdir)
+    assert main(["train", *argv, "--workdir", workdir]) == code
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("zoo: error: ") and err.count("\n") == 1, err
+    for text in expected:
+        assert text in err
+    assert snapshot(workdir) == before
+
+
+@pytest.mark.parametrize("flag, value, choices", [("--optimizer", "adamx", "'sgd', 'adam', 'adamw'"),
+                                                  ("--schedule", "linear", "'constant', 'cosine'"),
+                                                  ("--dtype", "int8", "'float32', 'bfloat16', 'float16'")])
+def test_unknown_choice_names_the_choices(workdir, flag, value, choices, capsys):
+    before = snapshot(workdir)
+    with pytest.raises(SystemExit) as e:
+        main(["train", *BASE, flag, value, "--workdir", workdir])
+    assert e.value.code == 2
+    assert f"argument {flag}: invalid choice: '{value}' (choose from {choices})" in capsys.readouterr().err
+    assert snapshot(workdir) == before
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"hidden": (0,)}, "MLPConfig.hidden must be positive integer(s), got (0,)"),
+    ({"hidden": (64, -8)}, "MLPConfig.hidden must be positive integer(s), got (64, -8)"),
+    ({"num_classes": 0}, "MLPConfig.num_classes must be positive integer(s), got 0"),
+    ({"input_shape": (-1,)}, "MLPConfig.input_shape must be positive integer(s), got (-1,)"),
+    ({"hidden": (64,)}, "holds a mlp checkpoint with config"),
+])
+def test_bad_or_other_model_config_changes_no_file(workdir, overrides, message):
+    before = snapshot(workdir)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        train_and_evaluate(TrainConfig(model="mlp", steps=5, batch_size=32, checkpoint_every=5,
+                                       model_overrides=overrides), workdir, progress=False)
+    assert snapshot(workdir) == before
+
+
+def test_unknown_optimizer_from_python():
+    with pytest.raises(ValueError, match=r"optimizer must be one of \('sgd', 'adam', 'adamw'\), got 'adamx'"):
+        OptimizerConfig(name="adamx")
+
+
+def test_a_bad_run_on_a_new_workdir_creates_nothing(tmp_path, capsys):
+    workdir = tmp_path / "new"
+    assert main(["train", *_with(batch_size=5000), "--workdir", str(workdir)]) == 2
+    assert main(["train", "resnet9000", "--workdir", str(workdir)]) == 2
+    assert not workdir.exists()
+
+
+# --- wrong inputs to every registered model (traced abstractly: no memory, so every size is covered) -------
+
+
+def _bad_inputs(config):
+    shape, dtype = tuple(config.input_shape), (jnp.int32 if config.layout == "tokens" else jnp.float32)
+    wrong_last = (2, *shape[:-1], shape[-1] + 1)
+    return {
+        "missing batch dim": (jax.ShapeDtypeStruct(shape, dtype), rf"rank {len(shape) + 1}\b.*got rank {len(shape)}"),
+        "extra dim": (jax.ShapeDtypeStruct((2, *shape, 1), dtype), rf"got rank {len(shape) + 2}"),
+        "wrong size": (jax.ShapeDtypeStruct(wrong_last, dtype), re.escape(f"got shape {wrong_last}")),
+        "complex dtype": (jax.ShapeDtypeStruct((2, *shape), jnp.complex64), "got dtype complex64"),
+        "bool dtype": (jax.ShapeDtypeStruct((2, *shape), jnp.bool_), "got dtype bool"),
+    }
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_wrong_input_rank_shape_or_dtype_names_expected_and_got(name):
+    model = zoo.create_model(name)
+    variables = jax.eval_shape(lambda: zoo.init_variables(model, jax.random.key(0)))
+    expected = f"[B, {', '.join(map(str, model.config.input_shape))}]"
+    for case, (x, got) in _bad_inputs(model.config).items():
+        with pytest.raises(ValueError, match=got) as e:
+            jax.eval_shape(lambda v, x: model.apply(v, x, train=False), variables, x)
+        message = str(e.value)
+        assert name in message and "expects" in message, (case, message)
+        if "dtype" not in case:
+            assert expected in message, (case, message)
