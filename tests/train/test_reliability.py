@@ -54,7 +54,8 @@ def reference(root):
 
 def test_fast_torture_sigkill_during_saves_and_steps_loses_nothing(root, reference):
     report = torture.torture(str(root / "killed"), str(root / "reference"), kills=3, steps=STEPS, seed=1,
-                             launcher="fork", cache_dir=str(root / "jax-cache"), log=lambda *a: None)
+                             launcher="fork", cache_dir=str(root / "jax-cache"), save_delay=0.005,
+                             log=lambda *a: None)
     rounds = report["rounds"]
     assert [r.returncode for r in rounds] == [-signal.SIGKILL] * 3
     assert report["during_save"] >= 1, rounds  # a save was cut short and left its tmp directory

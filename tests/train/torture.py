@@ -160,12 +160,13 @@ def _read(path: str) -> str:
 
 
 def interrupt(workdir: str, steps: int, rng: random.Random, target: str, sig=signal.SIGKILL, *,
-              launcher: str = "exec", cache_dir: str | None = None, timeout: float = 300) -> Round:
+              launcher: str = "exec", cache_dir: str | None = None, save_delay: float = 0.03,
+              timeout: float = 300) -> Round:
     """Starts the run, waits for ``target`` ("save" or "step"), sends ``sig``, waits for the process to end.
 
     The run first trains 0-15 (random) steps past the step it resumed from;
     then a "save" round is signalled 0-30 ms after the next checkpoint save
-    starts, a "step" round 0-100 ms later.
+    starts (``save_delay``), a "step" round 0-100 ms later.
     """
     resumed_from = max(complete_steps(workdir), default=0)
     log = workdir.rstrip("/") + ".stderr"
@@ -177,7 +178,7 @@ def interrupt(workdir: str, steps: int, rng: random.Random, target: str, sig=sig
         if target == "save":
             since = time.time_ns()
             _wait(lambda: partial_saves(workdir, since), proc, timeout, "checkpoint save", log)
-            time.sleep(rng.uniform(0, 0.03))
+            time.sleep(rng.uniform(0, save_delay))
         else:
             time.sleep(rng.uniform(0, 0.1))
         reached = logged_step(workdir)
@@ -225,7 +226,7 @@ def differing_leaves(a: dict, b: dict) -> list[str]:
 
 
 def torture(workdir: str, reference: str | None, *, kills: int, steps: int, seed: int = 0, launcher: str = "exec",
-            cache_dir: str | None = None, log=print) -> dict:
+            cache_dir: str | None = None, save_delay: float = 0.03, log=print) -> dict:
     """``kills`` SIGKILL rounds on ``workdir``, a final run, and the comparison with ``reference``.
 
     ``reference`` is a work directory holding the uninterrupted run (run here if it has no checkpoint).
@@ -236,7 +237,7 @@ def torture(workdir: str, reference: str | None, *, kills: int, steps: int, seed
         run_to_end(reference, steps, **opts)
     rounds = []
     for i in range(kills):
-        r = interrupt(workdir, steps, rng, "save" if i % 2 == 0 else "step", **opts)
+        r = interrupt(workdir, steps, rng, "save" if i % 2 == 0 else "step", save_delay=save_delay, **opts)
         rounds.append(r)
         log(f"kill {i + 1:2d}/{kills}: aimed at a {r.target:4s}  resumed from {r.resumed_from:4d}  reached "
             f"{r.reached:4d}  {'during a save' if r.during_save else 'between saves'}  "
