@@ -3,6 +3,7 @@ and leaves every file of the work directory as it was (names, sizes, mtimes, byt
 """
 
 import os
+import pathlib
 import re
 
 import jax
@@ -17,14 +18,13 @@ BASE = ["mlp", "--steps", "5", "--batch-size", "32", "--checkpoint-every", "5", 
 
 
 def snapshot(directory) -> dict:
+    """Every file under ``directory``: (size, mtime_ns, bytes) by relative path."""
     out = {}
-    for dirpath, dirnames, files in os.walk(directory):
-        for name in files + dirnames:
-            path = os.path.join(dirpath, name)
-            st = os.stat(path)
-            content = open(path, "rb").read() if name in files else b"<dir>"
-            out[os.path.relpath(path, directory)] = (st.st_size if name in files else 0, st.st_mtime_ns
-                                                     if name in files else 0, content)
+    for dirpath, _, files in os.walk(directory):
+        for name in files:
+            path = pathlib.Path(dirpath, name)
+            st = path.stat()
+            out[os.path.relpath(path, directory)] = (st.st_size, st.st_mtime_ns, path.read_bytes())
     return out
 
 

@@ -5,6 +5,7 @@ The runs are the tiny ``mlp`` with async checkpoints every 5 steps (see ``tortur
 
 import glob
 import os
+import pathlib
 import resource
 import shutil
 import signal
@@ -76,7 +77,7 @@ def test_sigterm_finishes_the_step_saves_and_exits_75_then_resumes_exactly(root,
     finally:
         if proc.poll() is None:
             proc.kill()
-    err = open(log).read()
+    err = pathlib.Path(log).read_text()
     assert code == 75, err
     assert "received SIGTERM: finishing the current step, saving a checkpoint" in err
     stopped_at = int(err.split("stopped by SIGTERM at step ")[1].split(";")[0])
@@ -152,9 +153,9 @@ def _largest_array_file(step_dir):
 
 def _flip_a_bit(step_dir):
     path = _largest_array_file(step_dir)
-    data = bytearray(open(path, "rb").read())
+    data = bytearray(pathlib.Path(path).read_bytes())
     data[len(data) // 3] ^= 0x04
-    open(path, "wb").write(data)
+    pathlib.Path(path).write_bytes(data)
 
 
 def _truncate(step_dir):
