@@ -2,12 +2,16 @@
 and leaves every file of the work directory as it was (names, sizes, mtimes, bytes).
 """
 
+import json
 import os
 import pathlib
 import re
+import shutil
 
+import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 import zoo
@@ -159,3 +163,129 @@ def test_wrong_input_rank_shape_or_dtype_names_expected_and_got(name):
         assert name in message and "expects" in message, (case, message)
         if "dtype" not in case:
             assert expected in message, (case, message)
+
+
+# --- Hugging Face checkpoint directories (zoo.models.hf_io, here through BERT) ------------------------------
+
+
+class _RunsCodeWhenUnpickled:
+    """A pickle payload that would create ``path`` if it were unpickled without ``weights_only``."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.fixture(scope="module")
+def hf_dir(tmp_path_factory):
+    """A valid bert_nano checkpoint directory (config.json + model.safetensors) and its params."""
+    from zoo.models import bert_hf
+
+    model = zoo.create_model("bert_nano")
+    params = jax.device_get(zoo.init_variables(model, jax.random.key(0))["params"])
+    path = bert_hf.save_pretrained(model.config, params, tmp_path_factory.mktemp("hf") / "bert_nano")
+    return path, params
+
+
+def _edit_tensors(path, edit):
+    from safetensors.numpy import load_file, save_file
+
+    file = os.path.join(path, "model.safetensors")
+    tensors = dict(load_file(file))
+    edit(tensors)
+    save_file(tensors, file, metadata={"format": "pt"})
+
+
+def _first_key(tensors, part="encoder.layer.0.attention.self.query.weight"):
+    return next(k for k in sorted(tensors) if k.endswith(part))
+
+
+def _drop(tensors):
+    del tensors[_first_key(tensors)]
+
+
+def _extra(tensors):
+    tensors["bert.encoder.layer.9.extra.weight"] = np.zeros((3, 3), np.float32)
+
+
+def _reshape(tensors):
+    key = _first_key(tensors)
+    tensors[key] = np.zeros((tensors[key].shape[0], tensors[key].shape[1] + 1), np.float32)
+
+
+def _config_text(text):
+    def edit(path):
+        pathlib.Path(path, "config.json").write_text(text)
+    return edit
+
+
+def _drop_config_field(field):
+    def edit(path):
+        config = json.loads(pathlib.Path(path, "config.json").read_text())
+        del config[field]
+        pathlib.Path(path, "config.json").write_text(json.dumps(config))
+    return edit
+
+
+def _pickle_only(path):
+    import torch
+    from safetensors.numpy import load_file
+
+    file = os.path.join(path, "model.safetensors")
+    torch.save({k: torch.from_numpy(np.array(v)) for k, v in load_file(file).items()},
+               os.path.join(path, "pytorch_model.bin"))
+    os.remove(file)
+
+
+HF_CASES = {
+    "missing tensor": (lambda p: _edit_tensors(p, _drop),
+                       r"does not match the model: missing keys \['bert\.encoder\.layer\.0\.attention\.self\.query"),
+    "extra tensor": (lambda p: _edit_tensors(p, _extra),
+                     re.escape("unexpected keys ['bert.encoder.layer.9.extra.weight']")),
+    "mis-shaped tensor": (lambda p: _edit_tensors(p, _reshape),
+                          re.escape("shape mismatches [bert.encoder.layer.0.attention.self.query.weight (64, 65) "
+                                    "does not fit zoo layer_0/attention/query/kernel (64, 2, 32)]")),
+    "malformed config.json": (_config_text("{not json"), r"config\.json is not valid JSON"),
+    "config.json not an object": (_config_text("[1, 2]"), r"config\.json must hold a JSON object, got list"),
+    "config.json lacks a field": (_drop_config_field("hidden_size"),
+                                  re.escape("lacks the required field(s) ['hidden_size']")),
+    "pickle-only weights": (_pickle_only, r"holds only pytorch_model\.bin, a pickle-based format.*allow_pickle=True"),
+}
+
+
+@pytest.mark.parametrize("case", list(HF_CASES))
+def test_bad_hugging_face_directory_is_a_clear_error_and_changes_no_file(hf_dir, tmp_path, case):
+    from zoo.models import bert_hf
+    from zoo.models.hf_io import CheckpointFormatError
+
+    source, _ = hf_dir
+    path = str(tmp_path / "ckpt")
+    shutil.copytree(source, path)
+    damage, message = HF_CASES[case]
+    damage(path)
+    before = snapshot(path)
+    with pytest.raises(CheckpointFormatError, match=message):
+        bert_hf.from_pretrained(path)
+    assert snapshot(path) == before
+
+
+def test_pickle_weights_load_only_with_opt_in_and_never_run_code(hf_dir, tmp_path):
+    import torch
+    from zoo.models import bert_hf
+
+    source, params = hf_dir
+    path = str(tmp_path / "ckpt")
+    shutil.copytree(source, path)
+    _pickle_only(path)
+    _, variables = bert_hf.from_pretrained(path, allow_pickle=True)
+    chex.assert_trees_all_equal(jax.device_get(variables["params"]), params)
+
+    marker = tmp_path / "code-ran"
+    torch.save({"weights": _RunsCodeWhenUnpickled(str(marker))}, os.path.join(path, "pytorch_model.bin"))
+    before = snapshot(path)
+    with pytest.raises(Exception, match="Weights only load failed"):
+        bert_hf.from_pretrained(path, allow_pickle=True)
+    assert not marker.exists()
+    assert snapshot(path) == before
