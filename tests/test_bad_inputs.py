@@ -142,20 +142,25 @@ def test_a_bad_run_on_a_new_workdir_creates_nothing(tmp_path, capsys):
 def _bad_inputs(config):
     shape, dtype = tuple(config.input_shape), (jnp.int32 if config.layout == "tokens" else jnp.float32)
     wrong_last = (2, *shape[:-1], shape[-1] + 1)
-    return {
+    cases = {
         "missing batch dim": (jax.ShapeDtypeStruct(shape, dtype), rf"rank {len(shape) + 1}\b.*got rank {len(shape)}"),
         "extra dim": (jax.ShapeDtypeStruct((2, *shape, 1), dtype), rf"got rank {len(shape) + 2}"),
         "wrong size": (jax.ShapeDtypeStruct(wrong_last, dtype), re.escape(f"got shape {wrong_last}")),
         "complex dtype": (jax.ShapeDtypeStruct((2, *shape), jnp.complex64), "got dtype complex64"),
         "bool dtype": (jax.ShapeDtypeStruct((2, *shape), jnp.bool_), "got dtype bool"),
     }
+    if config.layout == "tokens":
+        cases["float dtype for token ids"] = (jax.ShapeDtypeStruct((2, *shape), jnp.float32), "got dtype float32")
+    return cases
 
 
 @pytest.mark.parametrize("name", zoo.list_models())
 def test_wrong_input_rank_shape_or_dtype_names_expected_and_got(name):
     model = zoo.create_model(name)
     variables = jax.eval_shape(lambda: zoo.init_variables(model, jax.random.key(0)))
-    expected = f"[B, {', '.join(map(str, model.config.input_shape))}]"
+    shape = model.config.input_shape
+    # token models take any length up to input_shape's T
+    expected = f"T <= {shape[-1]}" if model.config.layout == "tokens" else f"[B, {', '.join(map(str, shape))}]"
     for case, (x, got) in _bad_inputs(model.config).items():
         with pytest.raises(ValueError, match=got) as e:
             jax.eval_shape(lambda v, x: model.apply(v, x, train=False), variables, x)
