@@ -24,7 +24,7 @@ def test_dp_training_reports_epsilon_and_refuses_other_noise_on_resume(capsys, t
     assert summary["dp_epsilon_pld"] == pytest.approx(expected) and summary["dp_delta"] == 1e-5
     assert 0 < summary["dp_epsilon_pld"] < summary["dp_epsilon_rdp"]
     assert f"(epsilon, delta) = ({expected:.2f}, 1e-05)" in err
-    assert main([a if a != "1.1" else "0.5" for a in argv]) == 2
+    assert main([a if a != "1.1" else "0.5" for a in argv]) == 3  # EXIT_CHECKPOINT
     assert "'noise_multiplier': 1.1" in capsys.readouterr()[1]
 
 
@@ -38,9 +38,9 @@ def test_pruning_and_regularisation_flags_then_a_refused_resume(capsys, tmp_path
     assert summary["sparsity_per_layer"] == {"head/kernel": 0.5, "hidden_0/kernel": 0.5, "hidden_1/kernel": 0.5}
     assert summary["test_accuracy"] > 0.5
     # resuming with another target sparsity or label smoothing would not continue the same training
-    assert main([a if a != "0.5" else "0.6" for a in argv]) == 2
+    assert main([a if a != "0.5" else "0.6" for a in argv]) == 3  # EXIT_CHECKPOINT
     assert "'target_sparsity': 0.5" in capsys.readouterr()[1]
-    assert main([a if a != "0.1" else "0.2" for a in argv]) == 2
+    assert main([a if a != "0.1" else "0.2" for a in argv]) == 3
     assert "label_smoothing=0.1" in capsys.readouterr()[1]
 
 
