@@ -67,7 +67,8 @@ def test_attention_maps_of_bert_and_gpt2(key, tmp_path):
     bert = zoo.create_model("bert_nano")
     x = zoo.random_input(bert.config, key, 2).at[1, 5:].set(bert.config.pad_token_id)  # example 1: 5 tokens
     x = x.at[0].set(jnp.where(x[0] == bert.config.pad_token_id, 1, x[0]))  # example 0: no padding
-    maps = attention_maps(bert, zoo.init_variables(bert, key), x)
+    # jitted: eager flax init / apply of a transformer is slow on a CPU
+    maps = jax.jit(lambda x: attention_maps(bert, zoo.init_variables(bert, key), x))(x)
     assert len(maps) == 2 and all(name.endswith("attention") or "attn" in name for name in maps), list(maps)
     for w in maps.values():
         t = x.shape[1]
@@ -77,7 +78,7 @@ def test_attention_maps_of_bert_and_gpt2(key, tmp_path):
         assert float(w[0].min()) > 0.0
     gpt2 = zoo.create_model("gpt2_tiny")
     tokens = zoo.random_input(gpt2.config, key, 1)
-    causal = attention_maps(gpt2, zoo.init_variables(gpt2, key), tokens)
+    causal = jax.jit(lambda x: attention_maps(gpt2, zoo.init_variables(gpt2, key), x))(tokens)
     assert len(causal) == 4
     w = next(iter(causal.values()))[0]  # [N, T, T]
     assert float(jnp.triu(w, k=1).max()) == 0.0 and float(w[:, 0, 0].min()) == 1.0  # no peeking ahead
