@@ -87,7 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model; rerunning on the same --workdir resumes",
                        formatter_class=_HelpFormatter, epilog=exit_codes)
     p.add_argument("model", help="model name (see `zoo list`)")
-    p.add_argument("--data", default="digits", help="dataset: digits (bundled real digits) or synthetic")
+    p.add_argument("--data", default="digits",
+                   help="dataset: digits (bundled real digits), synthetic, sentiment (shipped sentences, token "
+                        "models), sentiment:TOKENIZER_DIR, pydoc (byte-level text, GPT), imdb/sst2/wikitext (online)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, help="total optimizer steps (default 600 if --epochs is not given)")
     length.add_argument("--epochs", type=float, help="passes over the training set")

@@ -23,8 +23,8 @@ from zoo.train.checkpoint import CheckpointError, Checkpointer
 from zoo.train.integrity import NonFiniteMonitor, parse_nonfinite_policy, restore_newest_usable, with_finite_flag
 from zoo.train.metrics import MetricsLogger, plot_metrics
 from zoo.train.optim import OptimizerConfig, make_optimizer, make_schedule
-from zoo.train.state import TrainState, create_train_state
 from zoo.train.preemption import Preempted, PreemptionGuard
+from zoo.train.state import TrainState, create_train_state, with_initial_params
 from zoo.train.steps import eval_step, train_step
 from zoo.train.workdir import WorkdirLock
 
@@ -137,7 +137,7 @@ def _check_resumable(meta: dict, expected: dict, schedule: BatchSchedule, workdi
 
 
 def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = True,
-                       stop_after: int | None = None) -> dict:
+                       stop_after: int | None = None, initial_params=None) -> dict:
     """Trains ``config.model`` on ``config.data``, checkpointing and resuming in ``workdir``.
 
     The whole configuration is checked before anything in ``workdir`` is
@@ -153,6 +153,9 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
       stop_after: end this call (with a checkpoint) once the step count reaches
         this, as if interrupted; a later call continues toward ``config.steps``
         exactly as if it had never stopped.
+      initial_params: parameters to start from instead of a fresh initialisation
+        (e.g. a pre-trained checkpoint's); same tree and shapes as the model's.
+        Ignored when resuming, since the checkpoint holds the trained ones.
 
     Returns:
       a summary dict: ``test_accuracy``, ``test_loss``, ``steps`` (total now in the
@@ -164,11 +167,11 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
       (unusable checkpoints, a failed save), NonFiniteError, Preempted.
     """
     with contextlib.ExitStack() as resources:
-        return _train_and_evaluate(config, workdir, progress, stop_after, resources)
+        return _train_and_evaluate(config, workdir, progress, stop_after, initial_params, resources)
 
 
 def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_after: int | None,
-                        resources: contextlib.ExitStack) -> dict:
+                        initial_params, resources: contextlib.ExitStack) -> dict:
     workdir = os.path.abspath(workdir)
     overrides = dict(config.model_overrides)
     if config.dtype != "float32":
@@ -185,6 +188,8 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
     tx = make_optimizer(config.optimizer, total_steps)
     lr_at = make_schedule(config.optimizer, total_steps)
     state = create_train_state(model, tx, config.seed)
+    if initial_params is not None:
+        state = with_initial_params(state, initial_params)
 
     expected_meta = {
         "format_version": FORMAT_VERSION,
