@@ -235,6 +235,7 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
     lock = resources.enter_context(WorkdirLock(workdir))  # everything above wrote nothing
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.keep_checkpoints,
                         best_metric="test_accuracy", async_save=config.async_checkpointing)
+    resources.callback(ckpt.close)  # also on errors: orbax's threads must not outlive the run
     start_step, previous, latest = 0, {}, None
     early = {"best": None, "since_best": 0, "stopped_at": None}  # early stopping's progress (checkpointed)
     found = restore_newest_usable(ckpt, state.checkpoint_items(),
