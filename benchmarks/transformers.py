@@ -152,8 +152,6 @@ def main():
     parser.add_argument("--note", default="", help="a sentence added to the block (e.g. machine load)")
     args = parser.parse_args()
 
-    import torch
-
     runs, diff = make_models(args.batch, args.length)
     print(f"max |zoo - torch| logits on the same weights: {diff:.2e}")
     res = measure(runs, args.batch, args.steps, args.repeats)
@@ -166,11 +164,15 @@ def main():
     table = "\n".join(rows)
     print(table)
     if args.write:
-        cmd = "python benchmarks/transformers.py " + " ".join(a for a in sys.argv[1:] if not a.startswith("--note"))
+        argv = sys.argv[1:]
+        if "--note" in argv:  # the note is prose, not part of the command
+            i = argv.index("--note")
+            argv = argv[:i] + argv[i + 2:]
+        cmd = " ".join(["python benchmarks/transformers.py", *argv])
         block = (
             f"{BEGIN}\n## Transformers: BERT-base sequence classification vs Hugging Face PyTorch (CPU, float32)\n\n"
-            f"Measured {datetime.date.today().isoformat()} on {machine()}; torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads, SDPA attention). {args.note}\n\n"
+            f"Measured {datetime.date.today().isoformat()} on {machine()}; PyTorch uses SDPA attention. "
+            f"{args.note}\n\n"
             f"Reproduce: `{cmd}`. Same weights in both (max logit difference {diff:.1e}); a quarter of each sequence "
             f"is padding; {args.repeats} interleaved rounds of {args.steps * 3} forward / {args.steps} train steps "
             "after a warm-up; seq/s are medians, ratios the median of per-round ratios.\n\n"
