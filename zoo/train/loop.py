@@ -8,6 +8,7 @@ so N steps + restart + N steps equals 2N steps in one run, bit for bit.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import sys
@@ -18,6 +19,7 @@ import numpy as np
 
 from zoo import registry
 from zoo.data import BatchSchedule, eval_batches, load_dataset, resolve_augment, train_batch
+from zoo.parallel import ParallelConfig, format_replicated, make_strategy
 from zoo.train.checkpoint import CheckpointError, Checkpointer
 from zoo.train.metrics import MetricsLogger, plot_metrics
 from zoo.train.optim import OptimizerConfig, make_optimizer, make_schedule
@@ -46,6 +48,9 @@ class TrainConfig:
       log_every: steps between train-metric rows.
       eval_batch_size: batch size of evaluation.
       async_checkpointing: write checkpoints in the background.
+      parallel: how the run is spread over devices (``zoo.parallel.ParallelConfig``:
+        single, pmap, dp, fsdp, tp and combinations, with mesh sizes). Checkpoints
+        do not depend on it: a run can resume under another strategy or mesh.
     """
 
     model: str
@@ -63,6 +68,7 @@ class TrainConfig:
     log_every: int = 20
     eval_batch_size: int = 256
     async_checkpointing: bool = True
+    parallel: ParallelConfig = dataclasses.field(default_factory=ParallelConfig)
 
     def __post_init__(self):
         if (self.steps is None) == (self.epochs is None):
@@ -81,6 +87,27 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def make_run_strategy(parallel: ParallelConfig, model, tx, seed: int, batch_size: int):
+    """The ``zoo.parallel`` strategy running this package's ``train_step`` / ``eval_step`` for ``model``."""
+    return make_strategy(parallel, model, functools.partial(create_train_state, model, tx, seed),
+                         train_step=train_step, eval_step=eval_step, batch_size=batch_size)
+
+
+def plan_memory(config: TrainConfig) -> dict:
+    """Bytes per device (parameters, optimizer, model state, activations) of ``config``'s train step.
+
+    Compiles the step for the chosen strategy without allocating the state or
+    running a step (``zoo train ... --dry-run``).
+    """
+    overrides = dict(config.model_overrides)
+    if config.dtype != "float32":
+        overrides.setdefault("dtype", config.dtype)
+    model = registry.create_model(config.model, **overrides)
+    tx = make_optimizer(config.optimizer, config.steps or 1)
+    strategy = make_run_strategy(config.parallel, model, tx, config.seed, config.batch_size)
+    return {"model": config.model, **strategy.memory_report(), "note": format_replicated(strategy)}
 
 
 def evaluate(eval_fn, state: TrainState, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict:
@@ -158,7 +185,11 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
     horizon = total_steps if config.optimizer.schedule == "cosine" else None
     tx = make_optimizer(config.optimizer, total_steps)
     lr_at = make_schedule(config.optimizer, total_steps)
-    state = create_train_state(model, tx, config.seed)
+    strategy = make_run_strategy(config.parallel, model, tx, config.seed, config.batch_size)
+    state = strategy.create_state()
+    primary = jax.process_index() == 0  # one process writes logs; every process writes its checkpoint shards
+    if primary and format_replicated(strategy):
+        print(format_replicated(strategy), file=sys.stderr)
 
     expected_meta = {
         "format_version": FORMAT_VERSION,
@@ -175,12 +206,12 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
     if latest is not None:
         meta = ckpt.read_meta(latest)
         _check_resumable(meta, expected_meta, schedule, workdir)
-        state = state.with_checkpoint_items(ckpt.restore(latest, state.checkpoint_items()))
-        start_step, previous = int(state.step), meta.get("summary", {})
+        state = strategy.with_checkpoint_items(state, ckpt.restore(latest, strategy.checkpoint_items(state)))
+        start_step, previous = int(ckpt_step(state)), meta.get("summary", {})
 
-    logger = MetricsLogger(workdir, resume_step=start_step)
-    train_fn = jax.jit(train_step)
-    eval_fn = jax.jit(eval_step)
+    logger = MetricsLogger(workdir, resume_step=start_step, enabled=primary)
+    train_fn, eval_fn = strategy.train_step, strategy.eval_step
+    rows = strategy.local_rows(config.batch_size)  # this process loads only its rows of each batch
     end_step = total_steps if stop_after is None else max(start_step, min(total_steps, stop_after))
     num_new = end_step - start_step
 
@@ -189,10 +220,10 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
                    "train_loss": last_train.get("train_loss")}
         meta = {**expected_meta, "data_position": schedule.position(step), "train_config": config.to_dict(),
                 "summary": {**previous, **summary, **run_stats()}}
-        ckpt.save(step, state.checkpoint_items(), meta, metrics={"test_accuracy": test["accuracy"]})
+        ckpt.save(step, strategy.checkpoint_items(state), meta, metrics={"test_accuracy": test["accuracy"]})
 
     bar = None
-    if progress and num_new:
+    if progress and num_new and primary:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total_steps, initial=start_step, desc=f"{config.model} on {config.data}", unit="step",
@@ -212,7 +243,7 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
         t_mark = None
         untimed = 1  # the first step of this run (it compiles) is in the first window but not timed
         for step in range(start_step, end_step):
-            state, metrics = train_fn(state, train_batch(dataset, schedule, step, augment))
+            state, metrics = train_fn(state, train_batch(dataset, schedule, step, augment, rows=rows))
             window.append(metrics)
             done = step + 1
             if t_mark is None:  # the first step of this run compiles: time from its end
@@ -250,7 +281,7 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
         ckpt.wait()
         logger.close()
 
-    final_step = int(state.step)
+    final_step = int(ckpt_step(state))
     test = evaluate(eval_fn, state, dataset.x_test, dataset.y_test, config.eval_batch_size)
     if final_step > total_steps:
         print(f"note: the checkpoint in {workdir} is at step {final_step}, past the requested {total_steps}; "
@@ -258,7 +289,8 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
     kept_checkpoints = ckpt.all_steps()
     ckpt.close()
     plot_path = os.path.join(workdir, "curves.png")
-    plot_metrics(logger.path, plot_path, title=f"{config.model} on {config.data}")
+    if primary:
+        plot_metrics(logger.path, plot_path, title=f"{config.model} on {config.data}")
     stats = run_stats() or {"train_samples_per_s": previous.get("train_samples_per_s")}
     return {
         "model": config.model,
@@ -280,12 +312,14 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
     }
 
 
-def load_run(workdir: str, step: int | None = None):
+def load_run(workdir: str, step: int | None = None, parallel: ParallelConfig | None = None):
     """Loads a trained run for inference or inspection.
 
     Args:
       workdir: a directory written by :func:`train_and_evaluate` (or ``zoo train``).
       step: which checkpoint (default: the newest).
+      parallel: restore straight into this strategy's layout (default: one
+        device), whatever mesh the checkpoint was written from.
 
     Returns:
       ``(model, state, meta)``: the rebuilt model, its restored ``TrainState``
@@ -302,11 +336,19 @@ def load_run(workdir: str, step: int | None = None):
         model = registry.create_model(meta["model"], **meta["model_config"])
         optimizer = {k: v for k, v in meta["optimizer"].items() if k != "horizon"}
         tx = make_optimizer(OptimizerConfig(**optimizer), meta["optimizer"]["horizon"] or 1)
-        state = create_train_state(model, tx, meta["train_config"]["seed"])
-        state = state.with_checkpoint_items(ckpt.restore(step, state.checkpoint_items()))
+        train_config = meta["train_config"]
+        strategy = make_run_strategy(parallel or ParallelConfig(), model, tx, train_config["seed"],
+                                     train_config["batch_size"])
+        state = strategy.create_state()
+        state = strategy.with_checkpoint_items(state, ckpt.restore(step, strategy.checkpoint_items(state)))
     finally:
         ckpt.close()
     return model, state, meta
 
 
-__all__ = ["TrainConfig", "train_and_evaluate", "evaluate", "load_run"]
+def ckpt_step(state) -> int:
+    """The step count of a train state (pmap keeps one copy per device)."""
+    return int(jax.device_get(state.step).reshape(-1)[0])
+
+
+__all__ = ["TrainConfig", "train_and_evaluate", "evaluate", "load_run", "plan_memory", "make_run_strategy"]

@@ -19,13 +19,20 @@ def accuracy(logits, labels):
     return jnp.mean(jnp.argmax(logits, -1) == labels)
 
 
-def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
+def train_step(state: TrainState, batch: dict, axis_name: str | None = None) -> tuple[TrainState, dict]:
     """One optimizer step on ``batch = {"x": [B, ...], "y": [B]}``.
+
+    Args:
+      axis_name: under ``pmap``, the device axis: gradients, metrics and mutable
+        model state (BatchNorm running averages) are averaged over it, and each
+        device folds its index into the dropout key.
 
     Returns:
       the new state and ``{"loss", "accuracy", "grad_norm"}`` of this batch.
     """
     dropout_key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+    if axis_name is not None:
+        dropout_key = jax.random.fold_in(dropout_key, jax.lax.axis_index(axis_name))
     mutable = list(state.model_state)
 
     def loss_fn(params):
@@ -36,8 +43,11 @@ def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
         return cross_entropy_loss(logits, batch["y"]), (logits, new_model_state)
 
     (loss, (logits, new_model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    acc = accuracy(logits, batch["y"])
+    if axis_name is not None:
+        grads, loss, acc, new_model_state = jax.lax.pmean((grads, loss, acc, new_model_state), axis_name)
     new_state = state.apply_gradients(grads, model_state=dict(new_model_state))
-    metrics = {"loss": loss, "accuracy": accuracy(logits, batch["y"]), "grad_norm": optax.tree.norm(grads)}
+    metrics = {"loss": loss, "accuracy": acc, "grad_norm": optax.tree.norm(grads)}
     return new_state, metrics
 
 
