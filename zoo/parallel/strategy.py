@@ -104,9 +104,12 @@ class JitStrategy(_Strategy):
             yield
 
     def create_state(self) -> TrainState:
-        # Outside the mesh context: out_shardings alone place every leaf, and Flax would
-        # otherwise constrain each boxed parameter at init (rejecting names used twice,
-        # such as a conv kernel's two window axes).
+        if self.mesh.shape["fsdp"] == self.mesh.shape["tensor"] == 1:
+            # nothing is split: every device holds the whole state anyway
+            return jax.device_put(self._create(), self.state_shardings)
+        # Split state is created by the devices that hold it, never whole on one device.  Outside
+        # the mesh context: out_shardings alone place every leaf, and Flax would otherwise constrain
+        # each boxed parameter at init (rejecting names used twice, e.g. a conv kernel's window axes).
         return jax.jit(self._create, out_shardings=self.state_shardings)()
 
     def local_rows(self, n: int) -> np.ndarray:

@@ -1,0 +1,107 @@
+"""Every strategy trains like one device: same losses and parameters (8 simulated CPU devices).
+
+The full strategy matrix (single, pmap, dp, fsdp, tp, dp+tp) runs on ``mlp``;
+every other small registry model runs single and ``dp+fsdp+tp`` (2 x 2 x 2: all
+three mesh axes at once), plus pmap if it has BatchNorm statistics, to keep
+compile time in budget.  Known families get narrower widths (compile
+time) and the seed CNN ``lax.conv`` (its GEMM convolution's gradient is
+sensitive to 1e-8 input changes, which grow to ~1e-3 in two SGD steps on one
+device as well), so the comparison measures the strategy, not that noise.
+
+Dropout stays on for the jit strategies (their masks are the single-device
+masks); under pmap each device draws its own masks, so dropout is off there.
+"""
+
+import dataclasses
+import functools
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+import zoo
+from zoo.parallel import ParallelConfig
+from zoo.train import create_train_state, make_run_strategy
+
+MODELS = [n for n in zoo.list_models() if zoo.param_count(n) <= zoo.registry.CONFORMANCE_MAX_PARAMS]
+TINY = {"seed_cnn": {"conv_impl": "xla", "features": (8, 16), "hidden": 32},
+        "seed_lstm": {"unroll": 1, "hidden": (16, 16)}}
+FULL_MATRIX = {"mlp"}
+BATCH, STEPS = 16, 2
+
+JIT = {"dp": ParallelConfig(strategy="dp"), "fsdp": ParallelConfig(strategy="fsdp"),
+       "tp": ParallelConfig(strategy="tp"), "dp+tp": ParallelConfig(strategy="dp+tp", tensor=2),
+       "fsdp+tp": ParallelConfig(strategy="fsdp+tp", tensor=4),
+       "dp+fsdp+tp": ParallelConfig(strategy="dp+fsdp+tp", data=2, fsdp=2, tensor=2)}
+
+
+def _has_model_state(name):
+    shapes = jax.eval_shape(lambda: zoo.init_variables(zoo.create_model(name), jax.random.key(0)))
+    return any(jax.tree.leaves(v) for k, v in shapes.items() if k != "params")
+
+
+CASES = [(m, s) for m in MODELS for s in (["dp", "fsdp", "tp", "dp+tp", "pmap"] if m in FULL_MATRIX
+                                          else ["dp+fsdp+tp"] + (["pmap"] if _has_model_state(m) else []))]
+
+
+def _model(name, no_dropout=False):
+    overrides = dict(TINY.get(name, {}))
+    if no_dropout:
+        config = zoo.get_config(name)
+        overrides.update({f.name: 0.0 for f in dataclasses.fields(config) if "dropout" in f.name})
+    return zoo.create_model(name, **overrides)
+
+
+def _run(model, parallel):
+    tx = optax.sgd(0.05, momentum=0.9)
+    strategy = make_run_strategy(parallel, model, tx, seed=0, batch_size=BATCH)
+    state = strategy.create_state()
+    rng = np.random.default_rng(0)
+    losses = []
+    for step in range(STEPS):
+        x = np.asarray(zoo.random_input(model.config, jax.random.key(step), BATCH))
+        y = rng.integers(0, model.config.num_classes, BATCH).astype(np.int32)
+        state, metrics = strategy.train_step(state, {"x": x, "y": y})
+        losses.append(float(metrics["loss"]))
+    return strategy, state, np.array(losses)
+
+
+@functools.lru_cache(maxsize=None)
+def _single(name, no_dropout):
+    _, state, losses = _run(_model(name, no_dropout), ParallelConfig())
+    return jax.device_get(state.checkpoint_items()), losses
+
+
+def _assert_same(items, ref):
+    """float32 agreement: within 1e-5 of each array's own scale."""
+    for (path, a), b in zip(jax.tree_util.tree_flatten_with_path(items)[0], jax.tree.leaves(ref)):
+        scale = float(np.max(np.abs(b))) if np.size(b) else 0.0
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * scale, err_msg=jax.tree_util.keystr(path))
+
+
+@pytest.mark.parametrize("name, strategy", CASES)
+def test_strategy_matches_single_device(name, strategy):
+    pmap = strategy == "pmap"
+    ref_items, ref_losses = _single(name, pmap)
+    parallel = ParallelConfig(strategy="pmap") if pmap else JIT[strategy]
+    try:
+        runner, state, losses = _run(_model(name, pmap), parallel)
+    except ValueError as e:  # a model whose widths the tensor axis does not split evenly: said clearly
+        assert "tensor axis of size" in str(e) and "does not divide" in str(e)
+        return
+    assert runner.data_parallel * (1 if pmap else runner.mesh.shape["tensor"]) > 1
+    items = jax.device_get(runner.checkpoint_items(state))
+    if pmap and jax.tree.leaves(ref_items["model_state"]):
+        # BatchNorm under pmap normalises with each device's own statistics (documented; dp is exact),
+        # so only the replicas' agreement below holds.
+        assert np.isfinite(losses).all()
+    else:
+        np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
+        _assert_same(items, ref_items)
+    if pmap:  # every device holds the same state
+        for leaf in jax.tree.leaves(jax.device_get(state.params)):
+            np.testing.assert_array_equal(leaf, np.broadcast_to(leaf[0], leaf.shape))
+    else:  # the arrays really are laid out on the mesh
+        assert {d for leaf in jax.tree.leaves(state.params) for d in leaf.sharding.device_set} == set(
+            runner.mesh.devices.flat)
