@@ -40,7 +40,10 @@ def _free_port() -> int:
 def runs(tmp_path_factory):
     two = str(tmp_path_factory.mktemp("two_processes"))
     one = str(tmp_path_factory.mktemp("one_device"))
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    # a compilation cache lets each process's second (resuming) run skip recompiling
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+           "JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.mktemp("jax_cache")),
+           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
     port = _free_port()
     procs = [subprocess.Popen([sys.executable, "-c", DRIVER, *CLI, "--workdir", two, "--coordinator",
                                f"localhost:{port}", "--num-processes", "2", "--process-id", str(i)],

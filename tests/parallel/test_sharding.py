@@ -3,7 +3,6 @@
 import json
 
 import jax
-import numpy as np
 import optax
 import pytest
 from jax.sharding import PartitionSpec as P
@@ -45,25 +44,18 @@ def test_fsdp_splits_parameters_and_optimizer_state_eightfold():
     assert mu.addressable_shards[0].data.shape == (8, 256)
 
 
-def test_tensor_parallel_splits_the_hidden_side():
-    state = _strategy(strategy="tp", tensor=8).create_state()
-    assert state.params["hidden_0"]["kernel"].sharding.spec == P(None, "tensor")  # [embed, mlp]
-    assert state.params["head"]["kernel"].sharding.spec == P("tensor", None)  # [mlp, classes]
-    assert state.params["head"]["kernel"].addressable_shards[0].data.shape == (16, 10)
-
-
-def test_memory_report_and_zoo_plan(capsys):
-    report = _strategy(strategy="fsdp").memory_report()
-    assert report["params_total_bytes"] == 50_826 * 4
-    assert report["params_bytes_per_device"] == (50_826 * 4 - 40) // 8 + 40
-    assert report["optimizer_bytes_per_device"] == 2 * report["params_bytes_per_device"] + 4  # mu, nu, count
-    assert report["activation_bytes_per_device"] > 0
-    assert main(["plan", "mlp", "--parallel", "dp", "--batch-size", "16"]) == 0
+def test_zoo_plan_reports_bytes_per_device_without_training(capsys):
+    assert main(["plan", "mlp", "--parallel", "fsdp", "--batch-size", "16"]) == 0
     out = capsys.readouterr()
-    planned = json.loads(out.out.strip().splitlines()[-1])
-    assert planned["mesh"] == {"data": 8, "fsdp": 1, "tensor": 1}
-    assert planned["params_bytes_per_device"] == 50_826 * 4  # dp replicates
-    assert "parameters" in out.err and "per device" in out.err
+    report = json.loads(out.out.strip().splitlines()[-1])
+    assert report["mesh"] == {"data": 1, "fsdp": 8, "tensor": 1}
+    assert report["params_total_bytes"] == 50_826 * 4
+    assert report["params_bytes_per_device"] == (50_826 * 4 - 40) // 8 + 40  # all but head/bias split 8 ways
+    # Adam's mu and nu follow the parameters; its step count and the schedule's are int32 scalars
+    assert report["optimizer_bytes_per_device"] == 2 * report["params_bytes_per_device"] + 2 * 4
+    assert report["activation_bytes_per_device"] > 0
+    assert report["replicated_params"] == ["head/bias"]
+    assert "parameters" in out.err and "per device" in out.err and "head/bias" in out.err
 
 
 def test_parameters_no_rule_splits_are_reported():
@@ -106,12 +98,3 @@ def test_cli_reports_parallel_errors_in_one_line(capsys):
     assert main(["train", "mlp", "--steps", "1", "--batch-size", "12", "--parallel", "fsdp", "--no-progress",
                  "--workdir", "/nonexistent/never-created"]) == 2
     assert "zoo: error: the global batch size 12 is not divisible by the data-parallel size 8" in capsys.readouterr().err
-
-
-def test_logical_specs_match_the_sharded_arrays():
-    """Resolved layouts are what jit produced (the memory report relies on it)."""
-    strategy = _strategy(strategy="fsdp+tp", tensor=2)
-    state = strategy.create_state()
-    for leaf, sharding in zip(jax.tree.leaves(state.params), jax.tree.leaves(strategy.state_shardings.params)):
-        assert leaf.sharding.is_equivalent_to(sharding, leaf.ndim)
-    np.testing.assert_array_equal(jax.device_get(state.params["hidden_1"]["kernel"]).shape, (256, 128))

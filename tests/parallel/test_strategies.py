@@ -19,10 +19,11 @@ import jax
 import numpy as np
 import optax
 import pytest
+from jax.sharding import PartitionSpec as P
 
 import zoo
 from zoo.parallel import ParallelConfig
-from zoo.train import create_train_state, make_run_strategy
+from zoo.train import make_run_strategy
 
 MODELS = [n for n in zoo.list_models() if zoo.param_count(n) <= zoo.registry.CONFORMANCE_MAX_PARAMS]
 TINY = {"seed_cnn": {"conv_impl": "xla", "features": (8, 16), "hidden": 32},
@@ -102,6 +103,12 @@ def test_strategy_matches_single_device(name, strategy):
     if pmap:  # every device holds the same state
         for leaf in jax.tree.leaves(jax.device_get(state.params)):
             np.testing.assert_array_equal(leaf, np.broadcast_to(leaf[0], leaf.shape))
-    else:  # the arrays really are laid out on the mesh
+    else:  # the arrays really are laid out on the mesh, as resolved
         assert {d for leaf in jax.tree.leaves(state.params) for d in leaf.sharding.device_set} == set(
             runner.mesh.devices.flat)
+        for leaf, sharding in zip(jax.tree.leaves(state.params), jax.tree.leaves(runner.state_shardings.params)):
+            assert leaf.sharding.is_equivalent_to(sharding, leaf.ndim)
+    if (name, strategy) == ("mlp", "tp"):  # Megatron-style: the hidden side of each layer is split
+        assert state.params["hidden_0"]["kernel"].sharding.spec == P(None, "tensor")  # [embed, mlp]
+        assert state.params["head"]["kernel"].sharding.spec == P("tensor", None)  # [mlp, classes]
+        assert state.params["head"]["kernel"].addressable_shards[0].data.shape == (16, 10)
