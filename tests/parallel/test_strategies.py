@@ -58,11 +58,10 @@ def _run(model, parallel):
     tx = optax.sgd(0.05, momentum=0.9)
     strategy = make_run_strategy(parallel, model, tx, seed=0, batch_size=BATCH)
     state = strategy.create_state()
-    rng = np.random.default_rng(0)
     losses = []
     for step in range(STEPS):
         x = np.asarray(zoo.random_input(model.config, jax.random.key(step), BATCH))
-        y = rng.integers(0, model.config.num_classes, BATCH).astype(np.int32)
+        y = np.asarray(zoo.registry.random_target(model.config, jax.random.key(100 + step), BATCH))
         state, metrics = strategy.train_step(state, {"x": x, "y": y})
         losses.append(float(metrics["loss"]))
     return strategy, state, np.array(losses)

@@ -19,10 +19,6 @@ MESH_AXES = ("data", "fsdp", "tensor")
 _PARTS = {"dp": "data", "fsdp": "fsdp", "tp": "tensor"}
 STRATEGIES = ("single", "pmap", "dp", "fsdp", "tp", "dp+fsdp", "dp+tp", "fsdp+tp", "dp+fsdp+tp")
 
-# Names the transformer families use (MaxText / Flax conventions); listed here so
-# the rules cover them as soon as the families land.
-HEADS, KV, VOCAB = "heads", "kv", "vocab"
-
 # Rules in order of precedence (Flax's semantics): for each array dimension the first
 # rule naming its logical axis whose mesh axes are larger than 1, not yet used by
 # another dimension of the same array and (for parameters) divide the dimension wins.
@@ -31,12 +27,13 @@ DEFAULT_RULES: tuple[tuple[str, str | tuple[str, ...] | None], ...] = (
     # activations: the batch is split over every data-parallel axis
     (axes.BATCH, ("data", "fsdp")),
     # tensor parallelism: the output / hidden side of each layer (a Megatron column split)
-    (axes.MLP, "tensor"), (axes.GATES, "tensor"), (axes.CONV_OUT, "tensor"), (HEADS, "tensor"), (VOCAB, "tensor"),
+    (axes.MLP, "tensor"), (axes.GATES, "tensor"), (axes.CONV_OUT, "tensor"), (axes.HEADS, "tensor"),
+    (axes.VOCAB, "tensor"),
     # fsdp: parameters are stored split along their input side ...
     (axes.EMBED, "fsdp"), (axes.CONV_IN, "fsdp"),
     # ... or, failing that, along any other dimension the fsdp size divides
-    (axes.MLP, "fsdp"), (axes.GATES, "fsdp"), (axes.CONV_OUT, "fsdp"), (VOCAB, "fsdp"), (HEADS, "fsdp"),
-    (KV, "fsdp"), (axes.CLASSES, "fsdp"),
+    (axes.MLP, "fsdp"), (axes.GATES, "fsdp"), (axes.CONV_OUT, "fsdp"), (axes.VOCAB, "fsdp"), (axes.HEADS, "fsdp"),
+    (axes.KV, "fsdp"), (axes.POSITIONS, "fsdp"), (axes.CLASSES, "fsdp"),
     # never split
     (axes.LENGTH, None), (axes.HEIGHT, None), (axes.WIDTH, None), (axes.CONV_WINDOW, None),
 )
@@ -143,4 +140,4 @@ def _fmt(sizes: dict) -> str:
     return " x ".join(f"{a}={'?' if s is None else s}" for a, s in sizes.items())
 
 
-__all__ = ["MESH_AXES", "STRATEGIES", "DEFAULT_RULES", "ParallelConfig", "check_rules", "HEADS", "KV", "VOCAB"]
+__all__ = ["MESH_AXES", "STRATEGIES", "DEFAULT_RULES", "ParallelConfig", "check_rules"]

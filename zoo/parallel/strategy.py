@@ -35,14 +35,13 @@ from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from zoo.parallel.config import ParallelConfig
 from zoo.parallel.sharding import (batch_sharding, bytes_per_device, data_parallel_size, effective_rules,
                                    logical_partition_specs, make_mesh, state_shardings)
-from zoo.registry import example_input
+from zoo.registry import example_input, random_target
 
 TrainState = Any  # zoo.train.TrainState (duck-typed: this layer sits below zoo.train)
 
@@ -71,8 +70,8 @@ class _Strategy:
     replicated: list  # parameters kept whole although the mesh could split them (jit strategies)
 
     def _abstract_batch(self, model_config, batch_size: int) -> dict:
-        x = jax.eval_shape(lambda: example_input(model_config, batch_size))
-        return {"x": x, "y": jax.ShapeDtypeStruct((batch_size,), jnp.int32)}
+        return {"x": jax.eval_shape(lambda: example_input(model_config, batch_size)),
+                "y": jax.eval_shape(lambda: random_target(model_config, jax.random.key(0), batch_size))}
 
 
 class JitStrategy(_Strategy):

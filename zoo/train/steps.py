@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from zoo.train import tasks
 from zoo.train.state import TrainState
 
 
@@ -20,7 +21,7 @@ def accuracy(logits, labels):
 
 
 def train_step(state: TrainState, batch: dict, axis_name: str | None = None) -> tuple[TrainState, dict]:
-    """One optimizer step on ``batch = {"x": [B, ...], "y": [B]}``.
+    """One optimizer step on ``batch = {"x": [B, ...], "y": [B]}`` (other tasks: see ``zoo.train.tasks``).
 
     Args:
       axis_name: under ``pmap``, the device axis: gradients, metrics and mutable
@@ -38,12 +39,15 @@ def train_step(state: TrainState, batch: dict, axis_name: str | None = None) -> 
     def loss_fn(params):
         variables = {"params": params, **state.model_state}
         out = state.apply_fn(variables, batch["x"], train=True, rngs={"dropout": dropout_key},
-                             mutable=mutable or False)
+                             mutable=mutable or False, **tasks.model_kwargs(batch))
         logits, new_model_state = out if mutable else (out, state.model_state)
+        if state.task != "classification":
+            return tasks.loss(state.task, logits, batch["y"]), (logits, new_model_state)
         return cross_entropy_loss(logits, batch["y"]), (logits, new_model_state)
 
     (loss, (logits, new_model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    acc = accuracy(logits, batch["y"])
+    acc = (accuracy(logits, batch["y"]) if state.task == "classification"
+           else tasks.accuracy(state.task, logits, batch["y"]))
     if axis_name is not None:
         grads, loss, acc, new_model_state = jax.lax.pmean((grads, loss, acc, new_model_state), axis_name)
     new_state = state.apply_gradients(grads, model_state=dict(new_model_state))
@@ -53,8 +57,11 @@ def train_step(state: TrainState, batch: dict, axis_name: str | None = None) -> 
 
 def eval_step(state: TrainState, batch: dict) -> dict:
     """Sums over ``batch = {"x", "y", "mask"}``: ``loss_sum``, ``correct`` and ``count`` of real examples."""
-    logits = state.apply_fn({"params": state.params, **state.model_state}, batch["x"], train=False)
+    logits = state.apply_fn({"params": state.params, **state.model_state}, batch["x"], train=False,
+                            **tasks.model_kwargs(batch))
     mask = batch["mask"]
+    if state.task != "classification":
+        return tasks.eval_sums(state.task, logits, batch["y"], mask)
     losses = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), batch["y"])
     correct = (jnp.argmax(logits, -1) == batch["y"]).astype(jnp.float32)
     return {"loss_sum": jnp.sum(losses * mask), "correct": jnp.sum(correct * mask), "count": jnp.sum(mask)}
