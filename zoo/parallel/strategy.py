@@ -7,7 +7,7 @@ strategy.  The step functions and the state constructor come from the caller
 
 * ``create_state()`` -> the ``TrainState``, created where it lives (jit
   strategies: ``jax.jit`` with ``out_shardings``, so a parameter split over
-  devices is never whole on one device);
+  devices is never whole on one device); ``place(state)`` lays out an existing one;
 * ``local_rows(n)`` -> which rows of a global batch of ``n`` examples this
   process feeds (every process loads only those);
 * ``train_step(state, local_batch)`` / ``eval_step(state, global_batch)``;
@@ -103,13 +103,15 @@ class JitStrategy(_Strategy):
             yield
 
     def create_state(self) -> TrainState:
-        if self.mesh.shape["fsdp"] == self.mesh.shape["tensor"] == 1:
-            # nothing is split: every device holds the whole state anyway
-            return jax.device_put(self._create(), self.state_shardings)
-        # Split state is created by the devices that hold it, never whole on one device.  Outside
-        # the mesh context: out_shardings alone place every leaf, and Flax would otherwise constrain
-        # each boxed parameter at init (rejecting names used twice, e.g. a conv kernel's window axes).
+        # Each device creates only its part: a split parameter is never whole on one device (and one
+        # compiled init beats initialising op by op).  Outside the mesh context: out_shardings alone
+        # place every leaf, and Flax would otherwise constrain each boxed parameter at init
+        # (rejecting names used twice, such as a conv kernel's two window axes).
         return jax.jit(self._create, out_shardings=self.state_shardings)()
+
+    def place(self, state: TrainState) -> TrainState:
+        """Lays out an existing state's arrays (on the host or one device) as this strategy keeps them."""
+        return jax.device_put(_restructure(self.abstract_state, state), self.state_shardings)
 
     def local_rows(self, n: int) -> np.ndarray:
         """Row indices of a global batch of ``n`` that this process's devices hold (all rows in one process)."""
@@ -198,7 +200,11 @@ class PmapStrategy(_Strategy):
 
     def create_state(self) -> TrainState:
         with jax.default_device(self.devices[0]):
-            return self._replicate(self._create())
+            return self._replicate(jax.jit(self._create)())
+
+    def place(self, state: TrainState) -> TrainState:
+        """Copies an existing state's arrays (on the host or one device) to every device."""
+        return self._replicate(_restructure(self.abstract_state, state))
 
     def local_rows(self, n: int) -> np.ndarray:
         return np.arange(n)
@@ -226,6 +232,14 @@ class PmapStrategy(_Strategy):
         compiled = self._train.lower(abstract, batch).compile()
         a = self.abstract_state
         return _report(self, _nbytes(a.params), _nbytes(a.opt_state), _nbytes(a.model_state), compiled)
+
+
+def _restructure(abstract: TrainState, state: TrainState) -> TrainState:
+    """``state``'s arrays in ``abstract``'s tree (its model's apply_fn and its optimizer)."""
+    leaves, treedef = jax.tree.leaves(state), jax.tree.structure(abstract)
+    if len(leaves) != treedef.num_leaves:
+        raise ValueError(f"the state has {len(leaves)} arrays, this strategy's state {treedef.num_leaves}")
+    return jax.tree.unflatten(treedef, leaves)
 
 
 def _nbytes(tree) -> int:
