@@ -140,9 +140,10 @@ def _add_parallel_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--parallel", default="single", choices=STRATEGIES,
                    help="single device; pmap (replicated, maintenance-mode API); dp (data parallel, recommended "
                         "over pmap); fsdp (parameters and optimizer state split too); tp (layers split); combos")
-    g.add_argument("--mesh-data", type=int, default=None, help="data axis size (default: the remaining devices)")
-    g.add_argument("--mesh-fsdp", type=int, default=None, help="fsdp axis size")
-    g.add_argument("--mesh-tensor", type=int, default=None, help="tensor axis size")
+    g.add_argument("--mesh-data", type=int, default=None,
+                   help="data axis size; None: the devices the other axes leave (or 1 if the strategy has no dp)")
+    g.add_argument("--mesh-fsdp", type=int, default=None, help="fsdp axis size (None: as --mesh-data)")
+    g.add_argument("--mesh-tensor", type=int, default=None, help="tensor axis size (None: as --mesh-data)")
     g.add_argument("--coordinator", default=None,
                    help="HOST:PORT of process 0 (multi-host; env JAX_COORDINATOR_ADDRESS)")
     g.add_argument("--num-processes", type=int, default=None, help="processes in the run (env JAX_NUM_PROCESSES)")

@@ -232,7 +232,8 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
         "augment": augment,
         "optimizer": {**dataclasses.asdict(config.optimizer), "horizon": horizon},
     }
-    lock = resources.enter_context(WorkdirLock(workdir))  # everything above wrote nothing
+    # everything above wrote nothing; process 0 holds the lock for all processes of a multi-host run
+    lock = resources.enter_context(WorkdirLock(workdir)) if primary else None
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.keep_checkpoints,
                         best_metric="test_accuracy", async_save=config.async_checkpointing)
     start_step, previous, latest = 0, {}, None
@@ -242,7 +243,8 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
         latest, items, meta = found
         state = strategy.with_checkpoint_items(state, items)
         start_step, previous = ckpt_step(state), meta.get("summary", {})
-    lock.claim()
+    if lock is not None:
+        lock.claim()
     guard = resources.enter_context(PreemptionGuard())
     nonfinite = NonFiniteMonitor(config.on_nonfinite)
 
