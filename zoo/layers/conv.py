@@ -249,14 +249,20 @@ def _max_pool(x, window: int):  # x [B, Ho*k, Wo*k, C]
 
 def _max_pool_fwd(x, window):
     xw = _pool_windows(x, window)  # [B, Ho, k, Wo, k, C]
-    y = xw.max(axis=(2, 4))
-    # window position of the first maximum, as int8: the only residual.
+    # window position of the first maximum, as int8: the only residual.  It comes from a
+    # running comparison of the window's values, not from `xw == max(xw)`: XLA fuses x's
+    # producer (the conv) into both sides and may round it differently in each, and a
+    # missed equality sent the gradient to the wrong element.
     idx_dtype = jnp.int8 if window * window <= 127 else jnp.int32
-    best = jnp.full(y.shape, window * window - 1, idx_dtype)
-    for pos in reversed(range(window * window - 1)):
+    running = xw[:, :, 0, :, 0, :]
+    best = jnp.zeros(running.shape, idx_dtype)
+    for pos in range(1, window * window):
         a, c = divmod(pos, window)
-        best = jnp.where(xw[:, :, a, :, c, :] == y, jnp.asarray(pos, idx_dtype), best)
-    return y, best
+        value = xw[:, :, a, :, c, :]
+        better = value > running
+        best = jnp.where(better, jnp.asarray(pos, idx_dtype), best)
+        running = jnp.maximum(value, running)
+    return xw.max(axis=(2, 4)), best
 
 
 def _max_pool_bwd(window, best, g):

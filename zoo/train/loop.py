@@ -22,6 +22,7 @@ from zoo import registry
 from zoo.data import BatchSchedule, eval_batches, load_dataset, resolve_augment, train_batch
 from zoo.parallel import ParallelConfig, format_replicated, make_strategy
 from zoo.train.checkpoint import CheckpointError, Checkpointer
+from zoo.train.extension import Extension, extension_from_dict
 from zoo.train.integrity import NonFiniteMonitor, parse_nonfinite_policy, restore_newest_usable, with_finite_flag
 from zoo.train.metrics import MetricsLogger, plot_metrics
 from zoo.train.optim import OptimizerConfig, make_optimizer, make_schedule
@@ -52,6 +53,10 @@ class TrainConfig:
       log_every: steps between train-metric rows.
       eval_batch_size: batch size of evaluation.
       async_checkpointing: write checkpoints in the background.
+      label_smoothing: train against smoothed one-hot targets (0 = off).
+      early_stopping_patience: stop once this many evaluations in a row (every
+        ``checkpoint_every`` steps) did not improve the best test accuracy (None = off).
+      extensions: training techniques (``zoo.train.Extension``: DP-SGD, pruning, ...).
       on_nonfinite: a NaN/Inf loss or gradient "stop"s the run (no checkpoint of it is
         written), or "skip"/"skip:N" skips such updates, stopping after N (10) in a row.
       parallel: how the run is spread over devices (``zoo.parallel.ParallelConfig``:
@@ -74,6 +79,9 @@ class TrainConfig:
     log_every: int = 20
     eval_batch_size: int = 256
     async_checkpointing: bool = True
+    label_smoothing: float = 0.0
+    early_stopping_patience: int | None = None
+    extensions: tuple = ()
     on_nonfinite: str = "stop"
     parallel: ParallelConfig = dataclasses.field(default_factory=ParallelConfig)
 
@@ -91,10 +99,21 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         if self.dtype not in ("float32", "bfloat16", "float16"):
             raise ValueError(f"dtype must be 'float32', 'bfloat16' or 'float16', got {self.dtype!r}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
+        if self.early_stopping_patience is not None and not (
+                isinstance(self.early_stopping_patience, int) and self.early_stopping_patience > 0):
+            raise ValueError(f"early_stopping_patience must be a positive int or None, got "
+                             f"{self.early_stopping_patience!r}")
+        object.__setattr__(self, "extensions", tuple(self.extensions))
+        for ext in self.extensions:
+            if not isinstance(ext, Extension):
+                raise ValueError(f"extensions must be zoo.train.Extension instances, got {type(ext).__name__}")
         parse_nonfinite_policy(self.on_nonfinite)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(dataclasses.replace(self, extensions=())),
+                "extensions": [ext.to_dict() for ext in self.extensions]}
 
 
 def make_run_strategy(parallel: ParallelConfig, model, tx, seed: int, batch_size: int, step_fn=train_step):
@@ -157,6 +176,12 @@ def _check_resumable(meta: dict, expected: dict, schedule: BatchSchedule, workdi
             f"work directory {workdir} was trained with other optimizer settings ({diff}){hint}; resuming would "
             "not continue the same training. Use the same settings or another --workdir"
         )
+    for key in ("label_smoothing", "early_stopping_patience", "extensions"):
+        if meta.get(key) != expected[key]:
+            raise CheckpointError(
+                f"work directory {workdir} was trained with {key}={meta.get(key)!r}, this run asks for "
+                f"{expected[key]!r}; use the same settings or another --workdir"
+            )
     try:
         schedule.check_position(meta.get("data_position", {}))
     except ValueError as e:
@@ -213,9 +238,13 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
     # constant schedule does not depend on it, so a larger --steps can continue training.
     horizon = total_steps if config.optimizer.schedule == "cosine" else None
     tx = make_optimizer(config.optimizer, total_steps)
+    step_fn = functools.partial(train_step, label_smoothing=config.label_smoothing)
+    for ext in config.extensions:
+        tx = ext.wrap_optimizer(tx, total_steps)
+        step_fn = ext.train_step(step_fn, label_smoothing=config.label_smoothing)
     lr_at = make_schedule(config.optimizer, total_steps)
     strategy = make_run_strategy(config.parallel, model, tx, config.seed, config.batch_size,
-                                 step_fn=with_finite_flag(train_step, skip_nonfinite=config.on_nonfinite != "stop"))
+                                 step_fn=with_finite_flag(step_fn, skip_nonfinite=config.on_nonfinite != "stop"))
     if initial_params is None:
         state = strategy.create_state()
     else:  # the given parameters are whole already
@@ -231,18 +260,24 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
         "data": config.data,
         "augment": augment,
         "optimizer": {**dataclasses.asdict(config.optimizer), "horizon": horizon},
+        "label_smoothing": config.label_smoothing,
+        "early_stopping_patience": config.early_stopping_patience,
+        "extensions": [ext.to_dict() for ext in config.extensions],
     }
     # everything above wrote nothing; process 0 holds the lock for all processes of a multi-host run
     lock = resources.enter_context(WorkdirLock(workdir)) if primary else None
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.keep_checkpoints,
                         best_metric="test_accuracy", async_save=config.async_checkpointing)
+    resources.callback(ckpt.close)  # also on errors: orbax's threads must not outlive the run
     start_step, previous, latest = 0, {}, None
+    early = {"best": None, "since_best": 0, "stopped_at": None}  # early stopping's progress (checkpointed)
     found = restore_newest_usable(ckpt, strategy.checkpoint_items(state),
                                   lambda meta: _check_resumable(meta, expected_meta, schedule, workdir))
     if found is not None:
         latest, items, meta = found
         state = strategy.with_checkpoint_items(state, items)
         start_step, previous = ckpt_step(state), meta.get("summary", {})
+        early = meta.get("early_stopping", early)
     if lock is not None:
         lock.claim()
     guard = resources.enter_context(PreemptionGuard())
@@ -252,6 +287,8 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
     train_fn, eval_fn = strategy.train_step, strategy.eval_step
     rows = strategy.local_rows(config.batch_size)  # this process loads only its rows of each batch
     end_step = total_steps if stop_after is None else max(start_step, min(total_steps, stop_after))
+    if early["stopped_at"] is not None:
+        end_step = start_step
     num_new = end_step - start_step
 
     def checkpoint(step, state, test):
@@ -259,7 +296,7 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
         if test is not None:  # a save on preemption skips the evaluation
             summary.update(test_accuracy=test["accuracy"], test_loss=test["loss"])
         meta = {**expected_meta, "data_position": schedule.position(step), "train_config": config.to_dict(),
-                "summary": {**previous, **summary, **run_stats()}}
+                "summary": {**previous, **summary, **run_stats()}, "early_stopping": early}
         ckpt.save(step, strategy.checkpoint_items(state), meta,
                   metrics=None if test is None else {"test_accuracy": test["accuracy"]})
 
@@ -314,6 +351,13 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
                 elif is_ckpt:
                     test = evaluate(eval_fn, state, dataset.x_test, dataset.y_test, config.eval_batch_size)
                     row.update(test_loss=test["loss"], test_accuracy=test["accuracy"])
+                    if config.early_stopping_patience:
+                        if early["best"] is None or test["accuracy"] > early["best"]:
+                            early = {**early, "best": test["accuracy"], "since_best": 0}
+                        else:
+                            early = {**early, "since_best": early["since_best"] + 1}
+                        if early["since_best"] >= config.early_stopping_patience:
+                            early["stopped_at"] = done
                     checkpoint(done, state, test)
                 logger.write(done, row)
                 if bar is not None:
@@ -323,7 +367,7 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
                 t_mark = time.perf_counter()
             if bar is not None:
                 bar.update(1)
-            if stop:
+            if stop or early["stopped_at"] is not None:
                 break
     finally:
         if bar is not None:
@@ -345,6 +389,10 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
     if primary:
         plot_metrics(logger.path, plot_path, title=f"{config.model} on {config.data}")
     stats = run_stats() or {"train_samples_per_s": previous.get("train_samples_per_s")}
+    reports = {}
+    for ext in config.extensions:
+        reports.update(ext.report(state, steps=final_step, num_examples=dataset.x_train.shape[0],
+                                  batch_size=config.batch_size))
     return {
         "model": config.model,
         "data": config.data,
@@ -362,6 +410,8 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
         "metrics": logger.path,
         "tensorboard": logger.tensorboard_dir,
         "plot": plot_path,
+        "early_stopped_at": early["stopped_at"],
+        **reports,
     }
 
 
@@ -388,7 +438,10 @@ def load_run(workdir: str, step: int | None = None, parallel: ParallelConfig | N
         meta = ckpt.read_meta(step)
         model = registry.create_model(meta["model"], **meta["model_config"])
         optimizer = {k: v for k, v in meta["optimizer"].items() if k != "horizon"}
-        tx = make_optimizer(OptimizerConfig(**optimizer), meta["optimizer"]["horizon"] or 1)
+        total_steps = meta["optimizer"]["horizon"] or 1
+        tx = make_optimizer(OptimizerConfig(**optimizer), total_steps)
+        for ext in map(extension_from_dict, meta.get("extensions", [])):
+            tx = ext.wrap_optimizer(tx, total_steps)
         train_config = meta["train_config"]
         strategy = make_run_strategy(parallel or ParallelConfig(), model, tx, train_config["seed"],
                                      train_config["batch_size"])

@@ -10,9 +10,16 @@ from zoo.train import tasks
 from zoo.train.state import TrainState
 
 
-def cross_entropy_loss(logits, labels):
-    """Mean softmax cross-entropy of ``[B, K]`` logits against ``[B]`` int labels, in float32."""
-    return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels).mean()
+def cross_entropy_loss(logits, labels, label_smoothing: float = 0.0):
+    """Mean softmax cross-entropy of ``[B, K]`` logits against ``[B]`` int labels, in float32.
+
+    ``label_smoothing`` = s trains against ``(1 - s) * one_hot + s / K`` (0: plain cross-entropy).
+    """
+    logits = logits.astype(jnp.float32)
+    if not label_smoothing:
+        return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+    targets = optax.smooth_labels(jax.nn.one_hot(labels, logits.shape[-1]), label_smoothing)
+    return optax.softmax_cross_entropy(logits, targets).mean()
 
 
 def accuracy(logits, labels):
@@ -20,7 +27,35 @@ def accuracy(logits, labels):
     return jnp.mean(jnp.argmax(logits, -1) == labels)
 
 
-def train_step(state: TrainState, batch: dict, axis_name: str | None = None) -> tuple[TrainState, dict]:
+def dropout_key(state: TrainState) -> jax.Array:
+    """The dropout key of the state's current step (restored exactly on resume)."""
+    return jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+
+
+def loss_fn(params, state: TrainState, batch: dict, key: jax.Array, label_smoothing: float = 0.0):
+    """Training loss of ``params`` on ``batch``; returns ``(loss, (logits, new_model_state))``.
+
+    ``label_smoothing`` applies to classification only (ValueError for other tasks).
+    """
+    mutable = list(state.model_state)
+    variables = {"params": params, **state.model_state}
+    out = state.apply_fn(variables, batch["x"], train=True, rngs={"dropout": key}, mutable=mutable or False,
+                         **tasks.model_kwargs(batch))
+    logits, new_model_state = out if mutable else (out, state.model_state)
+    if state.task != "classification":
+        if label_smoothing:
+            raise ValueError(f"label_smoothing is implemented for classification, not task {state.task!r}")
+        return tasks.loss(state.task, logits, batch["y"]), (logits, new_model_state)
+    return cross_entropy_loss(logits, batch["y"], label_smoothing), (logits, new_model_state)
+
+
+def batch_accuracy(state: TrainState, logits, labels):
+    """Accuracy of a training batch for the state's task."""
+    return accuracy(logits, labels) if state.task == "classification" else tasks.accuracy(state.task, logits, labels)
+
+
+def train_step(state: TrainState, batch: dict, *, label_smoothing: float = 0.0,
+               axis_name: str | None = None) -> tuple[TrainState, dict]:
     """One optimizer step on ``batch = {"x": [B, ...], "y": [B]}`` (other tasks: see ``zoo.train.tasks``).
 
     Args:
@@ -31,23 +66,12 @@ def train_step(state: TrainState, batch: dict, axis_name: str | None = None) -> 
     Returns:
       the new state and ``{"loss", "accuracy", "grad_norm"}`` of this batch.
     """
-    dropout_key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+    key = dropout_key(state)
     if axis_name is not None:
-        dropout_key = jax.random.fold_in(dropout_key, jax.lax.axis_index(axis_name))
-    mutable = list(state.model_state)
-
-    def loss_fn(params):
-        variables = {"params": params, **state.model_state}
-        out = state.apply_fn(variables, batch["x"], train=True, rngs={"dropout": dropout_key},
-                             mutable=mutable or False, **tasks.model_kwargs(batch))
-        logits, new_model_state = out if mutable else (out, state.model_state)
-        if state.task != "classification":
-            return tasks.loss(state.task, logits, batch["y"]), (logits, new_model_state)
-        return cross_entropy_loss(logits, batch["y"]), (logits, new_model_state)
-
-    (loss, (logits, new_model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    acc = (accuracy(logits, batch["y"]) if state.task == "classification"
-           else tasks.accuracy(state.task, logits, batch["y"]))
+        key = jax.random.fold_in(key, jax.lax.axis_index(axis_name))
+    (loss, (logits, new_model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params, state, batch, key, label_smoothing)
+    acc = batch_accuracy(state, logits, batch["y"])
     if axis_name is not None:
         grads, loss, acc, new_model_state = jax.lax.pmean((grads, loss, acc, new_model_state), axis_name)
     new_state = state.apply_gradients(grads, model_state=dict(new_model_state))
