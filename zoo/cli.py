@@ -276,18 +276,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--dry-run", action="store_true", help="print the memory per device (as `zoo plan`), train nothing")
     _add_parallel_args(p)
-    p.set_defaults(func=_train)
-
-    p = sub.add_parser("plan", help="memory per device of a model's train step under a strategy (runs no step)",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("model", help="model name (see `zoo list`)")
-    p.add_argument("--batch-size", type=int, default=128, help="global batch size")
-    p.add_argument("--optimizer", default="adam", choices=["sgd", "adam", "adamw"])
-    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    _add_parallel_args(p)
-    p.set_defaults(func=_plan)
-
-
     reg = p.add_argument_group("regularisation (seed §8)")
     reg.add_argument("--dropout", type=float, default=None, help="override the model's dropout_rate")
     reg.add_argument("--label-smoothing", type=float, default=0.0)
@@ -304,6 +292,15 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--prune-end-step", type=int, default=None, help="default: 2/3 of --steps")
     pr.add_argument("--prune-frequency", type=int, default=10, help="steps between mask updates")
     p.set_defaults(func=_train)
+
+    p = sub.add_parser("plan", help="memory per device of a model's train step under a strategy (runs no step)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("model", help="model name (see `zoo list`)")
+    p.add_argument("--batch-size", type=int, default=128, help="global batch size")
+    p.add_argument("--optimizer", default="adam", choices=["sgd", "adam", "adamw"])
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    _add_parallel_args(p)
+    p.set_defaults(func=_plan)
 
     p = sub.add_parser("prune", help="one-shot magnitude pruning of a trained run",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
