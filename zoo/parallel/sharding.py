@@ -163,12 +163,32 @@ def state_shardings(abstract_state, logical_specs: dict, rules: tuple, mesh: Mes
                                  mesh)
         for name, tree in abstract_state.model_state.items()
     }
-    opt_state = optax.tree_map_params(
-        abstract_state.tx, lambda _, sharding: sharding, abstract_state.opt_state, params,
-        transform_non_params=lambda _: replicated,
-    )
+    try:
+        opt_state = optax.tree_map_params(
+            abstract_state.tx, lambda _, sharding: sharding, abstract_state.opt_state, params,
+            transform_non_params=lambda _: replicated,
+        )
+    except (ValueError, TypeError):  # a transformation whose state tree optax cannot map (e.g. pruning masks)
+        opt_state = _by_path_suffix(abstract_state.opt_state, abstract_state.params, params, replicated)
     return abstract_state.replace(step=replicated, params=params, opt_state=opt_state, model_state=model_state,
                                   rng=replicated), report
+
+
+def _by_path_suffix(opt_state, abstract_params, param_shardings, replicated):
+    """Optimizer-state leaves whose path ends with a parameter's path and shape take its sharding."""
+    by_path = {}
+    for (path, leaf), sharding in zip(jax.tree_util.tree_flatten_with_path(abstract_params)[0],
+                                      jax.tree.leaves(param_shardings)):
+        by_path[_path_str(path)] = (tuple(leaf.shape), sharding)
+
+    def pick(path, leaf):
+        name = _path_str(path)
+        for param, (shape, sharding) in by_path.items():
+            if (name == param or name.endswith("/" + param)) and tuple(leaf.shape) == shape:
+                return sharding
+        return replicated
+
+    return jax.tree_util.tree_map_with_path(pick, opt_state)
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:
