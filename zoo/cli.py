@@ -1,10 +1,14 @@
-"""The ``zoo`` command line: ``zoo list``, ``zoo train`` and the techniques
+"""The ``zoo`` command line: ``zoo list``, ``zoo train``, ``zoo plan`` and the techniques
 (``zoo prune``, ``zoo quantize``, ``zoo federated``, ``zoo explain``).
 
 ``zoo train MODEL --data DATASET [--steps N | --epochs E] ...`` trains with a
 progress bar on stderr, writes ``WORKDIR/metrics.jsonl``, TensorBoard events
 and ``curves.png``, and prints the final metrics as one JSON object on the
 last line of stdout.  The same command on the same work directory resumes.
+``--parallel`` spreads a run over devices (and, with ``--coordinator`` or the
+``JAX_COORDINATOR_ADDRESS`` / ``JAX_NUM_PROCESSES`` / ``JAX_PROCESS_ID``
+environment variables, over processes); ``zoo plan`` or ``zoo train --dry-run``
+print the memory each device needs without training.
 
 Exit codes (``EXIT_CODES``; also in ``zoo train --help``) let schedulers tell a
 preempted run, to be restarted, from one that will fail again.
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import textwrap
 import warnings
@@ -48,9 +53,64 @@ def _list(args) -> int:
     return 0
 
 
+def _init_distributed(args) -> None:
+    """Joins a multi-process run (before JAX touches a device); the settings come from flags or env vars."""
+    coordinator = args.coordinator or os.environ.get("JAX_COORDINATOR_ADDRESS")
+    num_processes = args.num_processes or _env_int("JAX_NUM_PROCESSES")
+    process_id = args.process_id if args.process_id is not None else _env_int("JAX_PROCESS_ID")
+    if not (coordinator or args.distributed):
+        if num_processes or process_id is not None:
+            raise ValueError("--num-processes / --process-id need --coordinator HOST:PORT (or --distributed)")
+        return
+    import jax
+
+    if jax.distributed.is_initialized():
+        return
+    # CPU processes exchange collectives through gloo (accelerators use their own interconnect)
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    if coordinator:
+        if num_processes is None or process_id is None:
+            raise ValueError(f"--coordinator {coordinator} needs --num-processes and --process-id "
+                             f"(got {num_processes} and {process_id})")
+        if not 0 <= process_id < num_processes:
+            raise ValueError(f"--process-id must be in [0, {num_processes}), got {process_id}")
+        jax.distributed.initialize(coordinator, num_processes, process_id)
+    else:  # TPU pod slices, SLURM, ...: JAX finds the cluster itself
+        jax.distributed.initialize()
+
+
+def _env_int(name: str):
+    value = os.environ.get(name)
+    return int(value) if value else None
+
+
+def _parallel(args):
+    from zoo.parallel import ParallelConfig
+
+    return ParallelConfig(strategy=args.parallel, data=args.mesh_data, fsdp=args.mesh_fsdp, tensor=args.mesh_tensor)
+
+
+def _plan(args) -> int:
+    from zoo.parallel import format_memory_report
+    from zoo.train import OptimizerConfig, TrainConfig, plan_memory
+
+    _init_distributed(args)
+    config = TrainConfig(model=args.model, steps=1, batch_size=args.batch_size, dtype=args.dtype,
+                         optimizer=OptimizerConfig(name=args.optimizer), parallel=_parallel(args))
+    report = plan_memory(config)
+    print(format_memory_report(report), file=sys.stderr)
+    if report["note"]:
+        print(report["note"], file=sys.stderr)
+    print(json.dumps(report))
+    return 0
+
+
 def _train(args) -> int:
     from zoo.train import OptimizerConfig, TrainConfig, train_and_evaluate
 
+    if args.dry_run:
+        return _plan(args)
+    _init_distributed(args)
     if args.steps is None and args.epochs is None:
         args.steps = 600
     optimizer = OptimizerConfig(
@@ -63,7 +123,7 @@ def _train(args) -> int:
         checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep, log_every=args.log_every,
         label_smoothing=args.label_smoothing, early_stopping_patience=args.early_stopping,
         model_overrides={} if args.dropout is None else {"dropout_rate": args.dropout},
-        extensions=_extensions(args), on_nonfinite=args.on_nonfinite,
+        extensions=_extensions(args), on_nonfinite=args.on_nonfinite, parallel=_parallel(args),
     )
     workdir = args.workdir or f"runs/{args.model}-{args.data}"
     summary = train_and_evaluate(config, workdir, progress=not args.no_progress)
@@ -79,6 +139,25 @@ def _train(args) -> int:
         print(f"  sparsity     {summary['sparsity']:.4f} of the kernel weights are zero", file=sys.stderr)
     print(json.dumps(summary))
     return 0
+
+
+def _add_parallel_args(p: argparse.ArgumentParser) -> None:
+    from zoo.parallel.config import STRATEGIES
+
+    g = p.add_argument_group("devices and hosts")
+    g.add_argument("--parallel", default="single", choices=STRATEGIES,
+                   help="single device; pmap (replicated, maintenance-mode API); dp (data parallel, recommended "
+                        "over pmap); fsdp (parameters and optimizer state split too); tp (layers split); combos")
+    g.add_argument("--mesh-data", type=int, default=None,
+                   help="data axis size; None: the devices the other axes leave (or 1 if the strategy has no dp)")
+    g.add_argument("--mesh-fsdp", type=int, default=None, help="fsdp axis size (None: as --mesh-data)")
+    g.add_argument("--mesh-tensor", type=int, default=None, help="tensor axis size (None: as --mesh-data)")
+    g.add_argument("--coordinator", default=None,
+                   help="HOST:PORT of process 0 (multi-host; env JAX_COORDINATOR_ADDRESS)")
+    g.add_argument("--num-processes", type=int, default=None, help="processes in the run (env JAX_NUM_PROCESSES)")
+    g.add_argument("--process-id", type=int, default=None, help="this process, 0-based (env JAX_PROCESS_ID)")
+    g.add_argument("--distributed", action="store_true",
+                   help="join a multi-host run JAX detects itself (TPU pod slice, SLURM)")
 
 
 def _extensions(args) -> tuple:
@@ -195,6 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="on a NaN/Inf loss or gradient: stop (exit 4), or skip / skip:N (skip the update, "
                         "stop after N in a row; N=10 for skip)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--dry-run", action="store_true", help="print the memory per device (as `zoo plan`), train nothing")
+    _add_parallel_args(p)
     reg = p.add_argument_group("regularisation (seed §8)")
     reg.add_argument("--dropout", type=float, default=None, help="override the model's dropout_rate")
     reg.add_argument("--label-smoothing", type=float, default=0.0)
@@ -211,6 +292,15 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--prune-end-step", type=int, default=None, help="default: 2/3 of --steps")
     pr.add_argument("--prune-frequency", type=int, default=10, help="steps between mask updates")
     p.set_defaults(func=_train)
+
+    p = sub.add_parser("plan", help="memory per device of a model's train step under a strategy (runs no step)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("model", help="model name (see `zoo list`)")
+    p.add_argument("--batch-size", type=int, default=128, help="global batch size")
+    p.add_argument("--optimizer", default="adam", choices=["sgd", "adam", "adamw"])
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    _add_parallel_args(p)
+    p.set_defaults(func=_plan)
 
     p = sub.add_parser("prune", help="one-shot magnitude pruning of a trained run",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)

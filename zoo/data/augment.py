@@ -33,13 +33,16 @@ def resolve_augment(augment: str, layout: str, dataset: str) -> str:
     return augment
 
 
-def random_shift(x: np.ndarray, rng: np.random.Generator, max_shift: int) -> np.ndarray:
+def random_shift(x: np.ndarray, rng: np.random.Generator, max_shift: int, *, rows: np.ndarray | None = None,
+                 batch_size: int | None = None) -> np.ndarray:
     """Translates each example of ``x [B, H, W, ...]`` by up to ``max_shift`` along H and W, filling zeros.
 
     Args:
       x: a batch whose axes 1 and 2 are spatial (``[B, H, W, C]`` or ``[B, T, D]``).
       rng: source of the per-example offsets.
       max_shift: largest shift along each axis.
+      rows / batch_size: ``x`` holds rows ``rows`` of a batch of ``batch_size``; they
+        get the offsets those rows get when the whole batch is shifted.
 
     Returns:
       the shifted batch, same shape and dtype.
@@ -47,12 +50,19 @@ def random_shift(x: np.ndarray, rng: np.random.Generator, max_shift: int) -> np.
     b, h, w = x.shape[:3]
     pad = [(0, 0), (max_shift, max_shift), (max_shift, max_shift)] + [(0, 0)] * (x.ndim - 3)
     padded = np.pad(x, pad)
-    offsets = rng.integers(0, 2 * max_shift + 1, size=(b, 2))
+    offsets = rng.integers(0, 2 * max_shift + 1, size=(b if rows is None else batch_size, 2))
+    if rows is not None:
+        offsets = offsets[rows]
     return np.stack([padded[i, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offsets)])
 
 
-def augment_batch(x: np.ndarray, augment: str, *, seed: int, step: int) -> np.ndarray:
-    """Applies a resolved ``augment`` spec to a training batch, drawing randomness from ``(seed, step)``."""
+def augment_batch(x: np.ndarray, augment: str, *, seed: int, step: int, rows: np.ndarray | None = None,
+                  batch_size: int | None = None) -> np.ndarray:
+    """Applies a resolved ``augment`` spec to a training batch, drawing randomness from ``(seed, step)``.
+
+    ``rows`` / ``batch_size``: ``x`` is only these rows of the batch (see :func:`random_shift`).
+    """
     if augment == "none":
         return x
-    return random_shift(x, np.random.default_rng([seed, step, 0x5A]), int(augment.partition(":")[2]))
+    return random_shift(x, np.random.default_rng([seed, step, 0x5A]), int(augment.partition(":")[2]), rows=rows,
+                        batch_size=batch_size)

@@ -86,10 +86,18 @@ class BatchSchedule:
                 )
 
 
-def train_batch(dataset: ArrayDataset, schedule: BatchSchedule, step: int, augment: str = "none") -> dict:
-    """The training batch ``{"x": [B, ...], "y": [B]}`` of global step ``step``, augmented."""
+def train_batch(dataset: ArrayDataset, schedule: BatchSchedule, step: int, augment: str = "none",
+                rows: np.ndarray | None = None) -> dict:
+    """The training batch ``{"x": [B, ...], "y": [B]}`` of global step ``step``, augmented.
+
+    ``rows``: only these rows of the global batch (``[R]`` indices; a process of a
+    multi-host run loads just its own), augmented exactly as in the whole batch.
+    """
     idx = schedule.indices(step)
-    x = augment_batch(dataset.x_train[idx], augment, seed=schedule.seed, step=step)
+    if rows is not None:
+        idx = idx[rows]
+    x = augment_batch(dataset.x_train[idx], augment, seed=schedule.seed, step=step, rows=rows,
+                      batch_size=schedule.batch_size)
     return {"x": x, "y": dataset.y_train[idx]}
 
 

@@ -159,8 +159,8 @@ def with_finite_flag(step_fn: Callable, *, skip_nonfinite: bool = False) -> Call
     still advance, or the same batch would fail forever).
     """
 
-    def step(state, batch):
-        new_state, metrics = step_fn(state, batch)
+    def step(state, batch, **kwargs):  # kwargs: e.g. train_step's axis_name under pmap
+        new_state, metrics = step_fn(state, batch, **kwargs)
         finite = jnp.isfinite(metrics["loss"])
         if "grad_norm" in metrics:
             finite &= jnp.isfinite(metrics["grad_norm"])

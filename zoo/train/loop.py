@@ -20,6 +20,7 @@ import numpy as np
 
 from zoo import registry
 from zoo.data import BatchSchedule, eval_batches, load_dataset, resolve_augment, train_batch
+from zoo.parallel import ParallelConfig, format_replicated, make_strategy
 from zoo.train.checkpoint import CheckpointError, Checkpointer
 from zoo.train.extension import Extension, extension_from_dict
 from zoo.train.integrity import NonFiniteMonitor, parse_nonfinite_policy, restore_newest_usable, with_finite_flag
@@ -58,6 +59,9 @@ class TrainConfig:
       extensions: training techniques (``zoo.train.Extension``: DP-SGD, pruning, ...).
       on_nonfinite: a NaN/Inf loss or gradient "stop"s the run (no checkpoint of it is
         written), or "skip"/"skip:N" skips such updates, stopping after N (10) in a row.
+      parallel: how the run is spread over devices (``zoo.parallel.ParallelConfig``:
+        single, pmap, dp, fsdp, tp and combinations, with mesh sizes). Checkpoints
+        do not depend on it: a run can resume under another strategy or mesh.
     """
 
     model: str
@@ -79,6 +83,7 @@ class TrainConfig:
     early_stopping_patience: int | None = None
     extensions: tuple = ()
     on_nonfinite: str = "stop"
+    parallel: ParallelConfig = dataclasses.field(default_factory=ParallelConfig)
 
     def __post_init__(self):
         if (self.steps is None) == (self.epochs is None):
@@ -109,6 +114,27 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(dataclasses.replace(self, extensions=())),
                 "extensions": [ext.to_dict() for ext in self.extensions]}
+
+
+def make_run_strategy(parallel: ParallelConfig, model, tx, seed: int, batch_size: int, step_fn=train_step):
+    """The ``zoo.parallel`` strategy running ``step_fn`` (default ``train_step``) and ``eval_step`` for ``model``."""
+    return make_strategy(parallel, model, functools.partial(create_train_state, model, tx, seed),
+                         train_step=step_fn, eval_step=eval_step, batch_size=batch_size)
+
+
+def plan_memory(config: TrainConfig) -> dict:
+    """Bytes per device (parameters, optimizer, model state, activations) of ``config``'s train step.
+
+    Compiles the step for the chosen strategy without allocating the state or
+    running a step (``zoo train ... --dry-run``).
+    """
+    overrides = dict(config.model_overrides)
+    if config.dtype != "float32":
+        overrides.setdefault("dtype", config.dtype)
+    model = registry.create_model(config.model, **overrides)
+    tx = make_optimizer(config.optimizer, config.steps or 1)
+    strategy = make_run_strategy(config.parallel, model, tx, config.seed, config.batch_size)
+    return {"model": config.model, **strategy.memory_report(), "note": format_replicated(strategy)}
 
 
 def evaluate(eval_fn, state: TrainState, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict:
@@ -217,9 +243,15 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
         tx = ext.wrap_optimizer(tx, total_steps)
         step_fn = ext.train_step(step_fn, label_smoothing=config.label_smoothing)
     lr_at = make_schedule(config.optimizer, total_steps)
-    state = create_train_state(model, tx, config.seed)
-    if initial_params is not None:
-        state = with_initial_params(state, initial_params)
+    strategy = make_run_strategy(config.parallel, model, tx, config.seed, config.batch_size,
+                                 step_fn=with_finite_flag(step_fn, skip_nonfinite=config.on_nonfinite != "stop"))
+    if initial_params is None:
+        state = strategy.create_state()
+    else:  # the given parameters are whole already
+        state = strategy.place(with_initial_params(create_train_state(model, tx, config.seed), initial_params))
+    primary = jax.process_index() == 0  # one process writes logs; every process writes its checkpoint shards
+    if primary and format_replicated(strategy):
+        print(format_replicated(strategy), file=sys.stderr)
 
     expected_meta = {
         "format_version": FORMAT_VERSION,
@@ -232,26 +264,28 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
         "early_stopping_patience": config.early_stopping_patience,
         "extensions": [ext.to_dict() for ext in config.extensions],
     }
-    lock = resources.enter_context(WorkdirLock(workdir))  # everything above wrote nothing
+    # everything above wrote nothing; process 0 holds the lock for all processes of a multi-host run
+    lock = resources.enter_context(WorkdirLock(workdir)) if primary else None
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.keep_checkpoints,
                         best_metric="test_accuracy", async_save=config.async_checkpointing)
     resources.callback(ckpt.close)  # also on errors: orbax's threads must not outlive the run
     start_step, previous, latest = 0, {}, None
     early = {"best": None, "since_best": 0, "stopped_at": None}  # early stopping's progress (checkpointed)
-    found = restore_newest_usable(ckpt, state.checkpoint_items(),
+    found = restore_newest_usable(ckpt, strategy.checkpoint_items(state),
                                   lambda meta: _check_resumable(meta, expected_meta, schedule, workdir))
     if found is not None:
         latest, items, meta = found
-        state = state.with_checkpoint_items(items)
-        start_step, previous = int(state.step), meta.get("summary", {})
+        state = strategy.with_checkpoint_items(state, items)
+        start_step, previous = ckpt_step(state), meta.get("summary", {})
         early = meta.get("early_stopping", early)
-    lock.claim()
+    if lock is not None:
+        lock.claim()
     guard = resources.enter_context(PreemptionGuard())
     nonfinite = NonFiniteMonitor(config.on_nonfinite)
 
-    logger = MetricsLogger(workdir, resume_step=start_step)
-    train_fn = jax.jit(with_finite_flag(step_fn, skip_nonfinite=config.on_nonfinite != "stop"))
-    eval_fn = jax.jit(eval_step)
+    logger = MetricsLogger(workdir, resume_step=start_step, enabled=primary)
+    train_fn, eval_fn = strategy.train_step, strategy.eval_step
+    rows = strategy.local_rows(config.batch_size)  # this process loads only its rows of each batch
     end_step = total_steps if stop_after is None else max(start_step, min(total_steps, stop_after))
     if early["stopped_at"] is not None:
         end_step = start_step
@@ -263,11 +297,11 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
             summary.update(test_accuracy=test["accuracy"], test_loss=test["loss"])
         meta = {**expected_meta, "data_position": schedule.position(step), "train_config": config.to_dict(),
                 "summary": {**previous, **summary, **run_stats()}, "early_stopping": early}
-        ckpt.save(step, state.checkpoint_items(), meta,
+        ckpt.save(step, strategy.checkpoint_items(state), meta,
                   metrics=None if test is None else {"test_accuracy": test["accuracy"]})
 
     bar = None
-    if progress and num_new:
+    if progress and num_new and primary:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total_steps, initial=start_step, desc=f"{config.model} on {config.data}", unit="step",
@@ -287,7 +321,7 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
         t_mark = None
         untimed = 1  # the first step of this run (it compiles) is in the first window but not timed
         for step in range(start_step, end_step):
-            state, metrics = train_fn(state, train_batch(dataset, schedule, step, augment))
+            state, metrics = train_fn(state, train_batch(dataset, schedule, step, augment, rows=rows))
             window.append(metrics)
             done = step + 1
             if t_mark is None:  # the first step of this run compiles: time from its end
@@ -342,9 +376,9 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
         logger.close()
     if stop:
         ckpt.close()
-        raise Preempted(guard.signal_name, int(state.step), workdir)
+        raise Preempted(guard.signal_name, ckpt_step(state), workdir)
 
-    final_step = int(state.step)
+    final_step = int(ckpt_step(state))
     test = evaluate(eval_fn, state, dataset.x_test, dataset.y_test, config.eval_batch_size)
     if final_step > total_steps:
         print(f"note: the checkpoint in {workdir} is at step {final_step}, past the requested {total_steps}; "
@@ -352,7 +386,8 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
     kept_checkpoints = ckpt.all_steps()
     ckpt.close()
     plot_path = os.path.join(workdir, "curves.png")
-    plot_metrics(logger.path, plot_path, title=f"{config.model} on {config.data}")
+    if primary:
+        plot_metrics(logger.path, plot_path, title=f"{config.model} on {config.data}")
     stats = run_stats() or {"train_samples_per_s": previous.get("train_samples_per_s")}
     reports = {}
     for ext in config.extensions:
@@ -380,12 +415,14 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
     }
 
 
-def load_run(workdir: str, step: int | None = None):
+def load_run(workdir: str, step: int | None = None, parallel: ParallelConfig | None = None):
     """Loads a trained run for inference or inspection.
 
     Args:
       workdir: a directory written by :func:`train_and_evaluate` (or ``zoo train``).
       step: which checkpoint (default: the newest).
+      parallel: restore straight into this strategy's layout (default: one
+        device), whatever mesh the checkpoint was written from.
 
     Returns:
       ``(model, state, meta)``: the rebuilt model, its restored ``TrainState``
@@ -405,11 +442,19 @@ def load_run(workdir: str, step: int | None = None):
         tx = make_optimizer(OptimizerConfig(**optimizer), total_steps)
         for ext in map(extension_from_dict, meta.get("extensions", [])):
             tx = ext.wrap_optimizer(tx, total_steps)
-        state = create_train_state(model, tx, meta["train_config"]["seed"])
-        state = state.with_checkpoint_items(ckpt.restore(step, state.checkpoint_items()))
+        train_config = meta["train_config"]
+        strategy = make_run_strategy(parallel or ParallelConfig(), model, tx, train_config["seed"],
+                                     train_config["batch_size"])
+        state = strategy.create_state()
+        state = strategy.with_checkpoint_items(state, ckpt.restore(step, strategy.checkpoint_items(state)))
     finally:
         ckpt.close()
     return model, state, meta
 
 
-__all__ = ["TrainConfig", "train_and_evaluate", "evaluate", "load_run"]
+def ckpt_step(state) -> int:
+    """The step count of a train state (pmap keeps one copy per device)."""
+    return int(jax.device_get(state.step).reshape(-1)[0])
+
+
+__all__ = ["TrainConfig", "train_and_evaluate", "evaluate", "load_run", "plan_memory", "make_run_strategy"]

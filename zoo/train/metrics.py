@@ -17,14 +17,18 @@ class MetricsLogger:
     Args:
       workdir: run directory; writes ``metrics.jsonl`` and ``tensorboard/``.
       resume_step: the step training restarts from (0 for a new run).
+      enabled: False writes nothing (every process but the first of a multi-host run).
     """
 
-    def __init__(self, workdir: str, *, resume_step: int = 0, tensorboard: bool = True):
+    def __init__(self, workdir: str, *, resume_step: int = 0, tensorboard: bool = True, enabled: bool = True):
         os.makedirs(workdir, exist_ok=True)
         self.path = os.path.join(workdir, "metrics.jsonl")
         self.tensorboard_dir = os.path.join(workdir, "tensorboard")
-        self._truncate_after(resume_step)
+        self.enabled = enabled  # False: write nothing (the other processes of a multi-host run)
         self._writer = None
+        if not enabled:
+            return
+        self._truncate_after(resume_step)
         if tensorboard:
             from tensorboardX import SummaryWriter
 
@@ -40,6 +44,8 @@ class MetricsLogger:
         os.replace(self.path + ".tmp", self.path)
 
     def write(self, step: int, metrics: dict) -> None:
+        if not self.enabled:
+            return
         row = {"step": int(step), **{k: _plain(v) for k, v in metrics.items()}}
         with open(self.path, "a") as f:
             f.write(json.dumps(row) + "\n")

@@ -54,16 +54,28 @@ def batch_accuracy(state: TrainState, logits, labels):
     return accuracy(logits, labels) if state.task == "classification" else tasks.accuracy(state.task, logits, labels)
 
 
-def train_step(state: TrainState, batch: dict, *, label_smoothing: float = 0.0) -> tuple[TrainState, dict]:
+def train_step(state: TrainState, batch: dict, *, label_smoothing: float = 0.0,
+               axis_name: str | None = None) -> tuple[TrainState, dict]:
     """One optimizer step on ``batch = {"x": [B, ...], "y": [B]}`` (other tasks: see ``zoo.train.tasks``).
+
+    Args:
+      axis_name: under ``pmap``, the device axis: gradients, metrics and mutable
+        model state (BatchNorm running averages) are averaged over it, and each
+        device folds its index into the dropout key.
 
     Returns:
       the new state and ``{"loss", "accuracy", "grad_norm"}`` of this batch.
     """
+    key = dropout_key(state)
+    if axis_name is not None:
+        key = jax.random.fold_in(key, jax.lax.axis_index(axis_name))
     (loss, (logits, new_model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state.params, state, batch, dropout_key(state), label_smoothing)
+        state.params, state, batch, key, label_smoothing)
+    acc = batch_accuracy(state, logits, batch["y"])
+    if axis_name is not None:
+        grads, loss, acc, new_model_state = jax.lax.pmean((grads, loss, acc, new_model_state), axis_name)
     new_state = state.apply_gradients(grads, model_state=dict(new_model_state))
-    metrics = {"loss": loss, "accuracy": batch_accuracy(state, logits, batch["y"]), "grad_norm": optax.tree.norm(grads)}
+    metrics = {"loss": loss, "accuracy": acc, "grad_norm": optax.tree.norm(grads)}
     return new_state, metrics
 
 
