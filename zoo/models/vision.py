@@ -17,6 +17,7 @@ import dataclasses
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from zoo.registry import example_input
@@ -99,7 +100,7 @@ def _without_head(variables: dict) -> dict:
 
 def _shapes(tree) -> dict:
     flat = jax.tree_util.tree_flatten_with_path(tree)[0]
-    return {jax.tree_util.keystr(path): (np.shape(leaf), np.result_type(leaf)) for path, leaf in flat}
+    return {jax.tree_util.keystr(path): (np.shape(leaf), jnp.dtype(getattr(leaf, "dtype", np.result_type(leaf)))) for path, leaf in flat}
 
 
 __all__ = ["extract_features", "pooled_features", "replace_head"]
