@@ -98,9 +98,13 @@ def _without_head(variables: dict) -> dict:
     return out
 
 
+def _dtype(leaf):
+    return jnp.dtype(leaf.dtype) if hasattr(leaf, "dtype") else jnp.result_type(leaf)
+
+
 def _shapes(tree) -> dict:
     flat = jax.tree_util.tree_flatten_with_path(tree)[0]
-    return {jax.tree_util.keystr(path): (np.shape(leaf), jnp.dtype(getattr(leaf, "dtype", np.result_type(leaf)))) for path, leaf in flat}
+    return {jax.tree_util.keystr(path): (np.shape(leaf), _dtype(leaf)) for path, leaf in flat}
 
 
 __all__ = ["extract_features", "pooled_features", "replace_head"]
