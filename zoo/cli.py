@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model; rerunning on the same --workdir resumes",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("model", help="model name (see `zoo list`)")
-    p.add_argument("--data", default="digits", help="dataset: digits (bundled real digits) or synthetic")
+    p.add_argument("--data", default="digits", help="dataset: digits (bundled real digits), synthetic, or cifar10 "
+                   "(needs tensorflow-datasets or datasets, and network once)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, help="total optimizer steps (default 600 if --epochs is not given)")
     length.add_argument("--epochs", type=float, help="passes over the training set")
@@ -76,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--clip-norm", type=float, default=None, help="clip gradients to this global norm")
-    p.add_argument("--augment", default="auto", help="auto, none or shift:N")
+    p.add_argument("--augment", default="auto", help="auto, none, or comma-separated ops: shift:N, crop:N, "
+                   "rrc:S, flip, jitter:A, smooth:E, mixup:A (zoo.data.images)")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
                    help="compute dtype (parameters stay float32)")
     p.add_argument("--workdir", default=None, help="run directory (default runs/MODEL-DATA)")

@@ -11,7 +11,7 @@ from zoo.data.digits import load_digits_arrays, to_layout
 from zoo.data.pipeline import ArrayDataset, BatchSchedule, eval_batches, train_batch
 from zoo.data.synthetic import make_synthetic
 
-DATASETS = ("digits", "synthetic")
+DATASETS = ("digits", "synthetic", "cifar10")
 
 
 def load_dataset(name: str, model_config, *, seed: int = 0) -> ArrayDataset:
@@ -34,6 +34,14 @@ def load_dataset(name: str, model_config, *, seed: int = 0) -> ArrayDataset:
                             y_test, 10, layout)
     if name == "synthetic":
         return make_synthetic(shape, model_config.num_classes, layout, seed=seed)
+    if name == "cifar10":  # optional extra: tensorflow-datasets or Hugging Face datasets
+        from zoo.data.external import load_cifar10
+
+        return load_cifar10(model_config)
+    if name == "imagenet":
+        raise ValueError("imagenet does not fit the in-memory pipeline (ArrayDataset); zoo has no streaming ImageNet "
+                         "loader yet. Use cifar10, digits or synthetic, or feed your own batches to "
+                         "zoo.train.train_step")
     raise ValueError(f"unknown dataset {name!r}; available: {', '.join(DATASETS)}")
 
 

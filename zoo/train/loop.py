@@ -8,6 +8,7 @@ so N steps + restart + N steps equals 2N steps in one run, bit for bit.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import sys
@@ -18,6 +19,7 @@ import numpy as np
 
 from zoo import registry
 from zoo.data import BatchSchedule, eval_batches, load_dataset, resolve_augment, train_batch
+from zoo.data.images import make_batch_transform, parse_augment
 from zoo.train.checkpoint import CheckpointError, Checkpointer
 from zoo.train.metrics import MetricsLogger, plot_metrics
 from zoo.train.optim import OptimizerConfig, make_optimizer, make_schedule
@@ -81,6 +83,12 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+@functools.lru_cache(maxsize=None)
+def _train_step_fn(transform):
+    """The same function object for the same transform, so jit's cache serves repeated runs in one process."""
+    return train_step if transform is None else functools.partial(train_step, transform=transform)
 
 
 def evaluate(eval_fn, state: TrainState, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict:
@@ -179,7 +187,9 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
         start_step, previous = int(state.step), meta.get("summary", {})
 
     logger = MetricsLogger(workdir, resume_step=start_step)
-    train_fn = jax.jit(train_step)
+    # on-device augmentation (crop / flip / mixup ...), if the spec has any; host-side shifts happen in train_batch
+    transform = make_batch_transform(parse_augment(augment), model.config.num_classes)
+    train_fn = jax.jit(_train_step_fn(transform))
     eval_fn = jax.jit(eval_step)
     end_step = total_steps if stop_after is None else max(start_step, min(total_steps, stop_after))
     num_new = end_step - start_step

@@ -10,22 +10,36 @@ from zoo.train.state import TrainState
 
 
 def cross_entropy_loss(logits, labels):
-    """Mean softmax cross-entropy of ``[B, K]`` logits against ``[B]`` int labels, in float32."""
+    """Mean softmax cross-entropy of ``[B, K]`` logits against ``[B]`` int labels (or ``[B, K]`` soft
+    targets, e.g. smoothed or mixed up), in float32."""
+    if labels.ndim == logits.ndim:
+        return optax.softmax_cross_entropy(logits.astype(jnp.float32), labels.astype(jnp.float32)).mean()
     return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels).mean()
 
 
 def accuracy(logits, labels):
-    """Fraction of ``[B]`` labels equal to the argmax of ``[B, K]`` logits."""
+    """Fraction of ``[B]`` labels (or argmax of ``[B, K]`` soft targets) equal to the argmax of ``[B, K]`` logits."""
+    if labels.ndim == logits.ndim:
+        labels = jnp.argmax(labels, -1)
     return jnp.mean(jnp.argmax(logits, -1) == labels)
 
 
-def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
+def train_step(state: TrainState, batch: dict, transform=None) -> tuple[TrainState, dict]:
     """One optimizer step on ``batch = {"x": [B, ...], "y": [B]}``.
+
+    Args:
+      state: the train state.
+      batch: inputs and int labels (or soft ``[B, K]`` targets).
+      transform: optional on-device augmentation ``transform(key, batch) -> batch``
+        (``zoo.data.images.make_batch_transform``); its key is derived from the
+        state's RNG and step, so a resumed run augments identically.
 
     Returns:
       the new state and ``{"loss", "accuracy", "grad_norm"}`` of this batch.
     """
     dropout_key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+    if transform is not None:
+        batch = transform(jax.random.fold_in(dropout_key, 0x5A), batch)
     mutable = list(state.model_state)
 
     def loss_fn(params):
