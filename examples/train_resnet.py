@@ -26,7 +26,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="resnet_tiny", help="resnet_tiny, resnet18, resnet34, resnet50, ...")
     parser.add_argument("--data", default="digits", choices=sorted(DATA_OVERRIDES))
-    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--optimizer", default="adamw", choices=["sgd", "adam", "adamw"])
     parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (cosine schedule)")

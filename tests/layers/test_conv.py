@@ -81,12 +81,16 @@ def test_max_pool_window_too_large():
 
 
 def test_auto_impl_is_the_gemm_path_on_cpu_and_xla_conv_elsewhere():
-    x, w = jnp.ones((1, 6, 6, 4)), jnp.ones((3, 3, 4, 8))
+    x, w = jnp.ones((1, 6, 6, 32)), jnp.ones((3, 3, 32, 8))
     auto = str(jax.make_jaxpr(lambda x, w: conv2d(x, w, impl="auto"))(x, w))
     xla = str(jax.make_jaxpr(lambda x, w: conv2d(x, w, impl="xla"))(x, w))
     assert "conv_general_dilated" in xla and "custom_vjp" not in xla
     if jax.default_backend() == "cpu":
         assert "custom_vjp" in auto
+        # 16 input channels: rows too short for the gather-GEMM path, so lax.conv
+        x16, w16 = jnp.ones((1, 6, 6, 16)), jnp.ones((3, 3, 16, 8))
+        assert str(jax.make_jaxpr(lambda x, w: conv2d(x, w, impl="auto"))(x16, w16)) == str(
+            jax.make_jaxpr(lambda x, w: conv2d(x, w, impl="xla"))(x16, w16))
     else:
         assert auto == xla
     with pytest.raises(ValueError, match="conv impl must be one of"):
