@@ -31,6 +31,7 @@ def main():
     parser.add_argument("--lr", type=float, default=2e-3, help="peak AdamW learning rate (warmup + cosine)")
     parser.add_argument("--warmup-steps", type=int, default=50)
     parser.add_argument("--weight-decay", type=float, default=1e-4)
+    parser.add_argument("--clip-norm", type=float, default=None, help="clip gradients to this global norm")
     parser.add_argument("--augment", default="crop:2", help="see zoo.data.images, e.g. crop:4,flip,mixup:0.2")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--seed", type=int, default=0)
@@ -44,7 +45,7 @@ def main():
         model=args.model, model_overrides=overrides, data=args.data, steps=args.steps, batch_size=args.batch_size,
         seed=args.seed, augment=args.augment, dtype=args.dtype, checkpoint_every=args.checkpoint_every,
         optimizer=OptimizerConfig(name="adamw", learning_rate=args.lr, schedule="cosine",
-                                  warmup_steps=args.warmup_steps, weight_decay=args.weight_decay, clip_norm=1.0),
+                                  warmup_steps=args.warmup_steps, weight_decay=args.weight_decay, clip_norm=args.clip_norm),
     )
     summary = train_and_evaluate(config, args.workdir, progress=not args.no_progress)
     print(f"test accuracy {summary['test_accuracy']:.4f} after {summary['steps']} steps "

@@ -49,9 +49,12 @@ def test_random_resized_crop_full_box_is_identity_and_crops_zoom_in():
     ramp = np.broadcast_to(np.arange(8, dtype=np.float32)[None, :, None, None], (4, 8, 8, 1))
     out = np.asarray(random_resized_crop(jax.random.key(2), ramp, min_scale=0.25))
     chex.assert_shape(out, ramp.shape)
-    # a crop stretched to the full height: the row-to-row step grows (zoom in) and values stay in range
-    assert np.all(np.diff(out[:, 1:-1, 4, 0], axis=1) >= 1.0 - 1e-4)
-    assert out.min() >= 0 and out.max() <= 7
+    # a crop of height ch stretched to 8 rows samples the ramp linearly with step ch / 8: at most 1 (zoom in),
+    # at least sqrt(min_scale * 3/4) (the smallest area at the tallest aspect), constant inside each image
+    steps = np.diff(out[:, 1:-1, 4, 0], axis=1)
+    assert np.all(steps <= 1 + 1e-4) and np.all(steps >= np.sqrt(0.25 * 3 / 4) - 1e-4)
+    np.testing.assert_allclose(steps, steps[:, :1] * np.ones_like(steps), atol=1e-4)
+    assert steps.std() > 0.01 and out.min() >= 0 and out.max() <= 7
 
 
 def test_color_jitter_bounds():

@@ -10,8 +10,9 @@ from zoo.data.augment import augment_batch, random_shift, resolve_augment
 from zoo.data.digits import load_digits_arrays, to_layout
 from zoo.data.pipeline import ArrayDataset, BatchSchedule, eval_batches, train_batch
 from zoo.data.synthetic import make_synthetic
+from zoo.data.text import TEXT_DATASETS, load_text_dataset
 
-DATASETS = ("digits", "synthetic", "cifar10")
+DATASETS = ("digits", "synthetic", "cifar10") + TEXT_DATASETS
 
 
 def load_dataset(name: str, model_config, *, seed: int = 0) -> ArrayDataset:
@@ -42,6 +43,8 @@ def load_dataset(name: str, model_config, *, seed: int = 0) -> ArrayDataset:
         raise ValueError("imagenet does not fit the in-memory pipeline (ArrayDataset); zoo has no streaming ImageNet "
                          "loader yet. Use cifar10, digits or synthetic, or feed your own batches to "
                          "zoo.train.train_step")
+    if name in TEXT_DATASETS or name.startswith("sentiment:"):
+        return load_text_dataset(name, model_config, seed=seed)
     raise ValueError(f"unknown dataset {name!r}; available: {', '.join(DATASETS)}")
 
 
