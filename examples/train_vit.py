@@ -1,6 +1,6 @@
 """Train a Vision Transformer with zoo's full loop (checkpoints, exact resume, metrics), on the bundled digits.
 
-    python examples/train_vit.py                                     # vit_micro on digits (patch 4, 139k params)
+    python examples/train_vit.py                                     # vit_micro on digits (patch 7, mean pooling)
     python examples/train_vit.py --workdir runs/vit --steps 1200     # rerun: resumes from the newest checkpoint
     python examples/train_vit.py --model vit_small --data cifar10 --patch-size 4 --augment crop:4,flip,mixup:0.2 \\
         --steps 30000 --lr 1e-3 --weight-decay 0.05                  # needs tensorflow-datasets or datasets
@@ -24,11 +24,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="vit_micro", help="vit_micro, vit_tiny, vit_small, vit_base, vit_large")
     parser.add_argument("--data", default="digits", choices=sorted(DATA_OVERRIDES))
-    parser.add_argument("--patch-size", type=int, default=4, help="patch size (the registered full sizes use 16)")
-    parser.add_argument("--pooling", default="cls", choices=["cls", "mean"])
-    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--patch-size", type=int, default=7, help="patch size (the registered full sizes use 16)")
+    parser.add_argument("--pooling", default="mean", choices=["cls", "mean"],
+                        help="mean of the patch tokens (default; trains faster on small data) or the class token")
+    parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=2e-3, help="peak AdamW learning rate (warmup + cosine)")
+    parser.add_argument("--lr", type=float, default=3e-3, help="peak AdamW learning rate (warmup + cosine)")
     parser.add_argument("--warmup-steps", type=int, default=50)
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--clip-norm", type=float, default=None, help="clip gradients to this global norm")

@@ -46,7 +46,7 @@ def test_resnet_training_resumes_exactly_with_batch_stats_and_device_augmentatio
     chex.assert_trees_all_equal(a.opt_state, b.opt_state)
 
 
-@pytest.mark.parametrize("script, extra", [("train_resnet.py", []), ("train_vit.py", ["--patch-size", "7"])])
+@pytest.mark.parametrize("script, extra", [("train_resnet.py", []), ("train_vit.py", [])])
 def test_training_examples_run_the_loop(script, extra, tmp_path):
     result = run(script, "--steps", "2", "--batch-size", "16", "--checkpoint-every", "2", "--warmup-steps", "1",
                  "--workdir", str(tmp_path), "--no-progress", *extra)

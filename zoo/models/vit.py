@@ -141,6 +141,6 @@ _register("vit_small", "ViT-S/16 (D 384, 12 layers, 6 heads) on 224x224x3, 1000 
 _register("vit_base", "ViT-B/16 (D 768, 12 layers, 12 heads) on 224x224x3, 1000 classes")
 _register("vit_large", "ViT-L/16 (D 1024, 24 layers, 16 heads) on 224x224x3, 1000 classes",
           hidden_size=1024, num_layers=24, num_heads=16, mlp_dim=4096)
-_register("vit_micro", "tiny ViT (patch 4, D 64, 4 layers, 4 heads) on 28x28x1 digits, 10 classes",
-          input_shape=(28, 28, 1), num_classes=10, patch_size=4, hidden_size=64, num_layers=4, num_heads=4,
+_register("vit_micro", "tiny ViT (patch 7, D 64, 4 layers, 4 heads) on 28x28x1 digits, 10 classes",
+          input_shape=(28, 28, 1), num_classes=10, patch_size=7, hidden_size=64, num_layers=4, num_heads=4,
           mlp_dim=128)
