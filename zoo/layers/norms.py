@@ -16,7 +16,8 @@ class BatchNorm(nn.Module):
 
     In training (``train=True``) it normalises with the batch's statistics and
     updates the running ones in the ``batch_stats`` collection (call ``apply``
-    with ``mutable=["batch_stats"]``, as ``zoo.train.train_step`` does); in
+    with ``mutable=["batch_stats"]``, as ``zoo.train.train_step`` does; without it
+    the batch statistics are used and the running ones left as they are); in
     evaluation it uses the running statistics.  Statistics are kept and computed
     in float32 whatever the compute dtype.  The running variance is updated with
     the biased batch variance (as ``flax.linen.BatchNorm``; PyTorch uses the
@@ -63,7 +64,7 @@ class BatchNorm(nn.Module):
             if self.axis_name is not None:
                 mean, mean_sq = lax.pmean((mean, mean_sq), self.axis_name)
             var = jnp.maximum(mean_sq - jnp.square(mean), 0.0)
-            if not self.is_initializing():
+            if not self.is_initializing() and self.is_mutable_collection("batch_stats"):
                 running_mean.value = self.momentum * running_mean.value + (1 - self.momentum) * mean
                 running_var.value = self.momentum * running_var.value + (1 - self.momentum) * var
         else:

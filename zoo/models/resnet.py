@@ -59,6 +59,7 @@ class ResNetConfig:
       bn_momentum / bn_epsilon: BatchNorm settings (flax convention: 0.9 = PyTorch's 0.1).
       bn_axis_name: mapped axis to average batch statistics over (data parallel); None: per device.
       conv_impl: see ``zoo.layers.conv2d``.
+      variant: the registry name, for messages.
     """
 
     input_shape: tuple[int, ...] = (224, 224, 3)
@@ -75,6 +76,7 @@ class ResNetConfig:
     bn_epsilon: float = 1e-5
     bn_axis_name: str | None = None
     conv_impl: str = "auto"
+    variant: str = "resnet"
     layout: str = "image"
     dtype: Any = jnp.float32
     param_dtype: Any = jnp.float32
@@ -162,7 +164,7 @@ class ResNet(nn.Module):
     @nn.compact
     def __call__(self, x, *, train: bool = False):
         cfg = self.config
-        check_input(x, cfg.input_shape, model="resnet", dims="[B, H, W, C]")
+        check_input(x, cfg.input_shape, model=cfg.variant, dims="[B, H, W, C]")
         x = nn.with_logical_constraint(x.astype(cfg.dtype), (axes.BATCH, axes.HEIGHT, axes.WIDTH, None))
         if cfg.stem == "imagenet":
             x = ConvBN(cfg, cfg.stem_features, 7, 2, name="stem_conv")(x, train=train)  # [B, H/2, W/2, F0]
@@ -183,7 +185,8 @@ class ResNet(nn.Module):
 
 
 def _register(name, description, **fields):
-    registry.register_model(name, module=ResNet, config=ResNetConfig(**fields), description=description)
+    registry.register_model(name, module=ResNet, config=ResNetConfig(variant=name, **fields),
+                            description=description)
 
 
 _BASIC = dict(block="basic", widths=(64, 128, 256, 512))

@@ -44,6 +44,7 @@ class ViTConfig:
       layer_norm_eps: of every LayerNorm (1e-12 as Hugging Face's ViT).
       pooling: "cls" (class token) or "mean" (mean of the patch tokens; no class token).
       attention_impl: see ``zoo.layers.ATTENTION_IMPLS``.  conv_impl: of the patch embedding.
+      variant: the registry name, for messages.
     """
 
     input_shape: tuple[int, ...] = (224, 224, 3)
@@ -59,6 +60,7 @@ class ViTConfig:
     pooling: str = "cls"
     attention_impl: str = "explicit"
     conv_impl: str = "auto"
+    variant: str = "vit"
     layout: str = "image"
     dtype: Any = jnp.float32
     param_dtype: Any = jnp.float32
@@ -101,7 +103,7 @@ class ViT(nn.Module):
     @nn.compact
     def __call__(self, x, *, train: bool = False):
         cfg = self.config
-        check_input(x, cfg.input_shape, model="vit", dims="[B, H, W, C]")
+        check_input(x, cfg.input_shape, model=cfg.variant, dims="[B, H, W, C]")
         kw = dict(dtype=cfg.dtype, param_dtype=cfg.param_dtype)
         init = nn.initializers.truncated_normal(0.02)
         x = nn.with_logical_constraint(x.astype(cfg.dtype), (axes.BATCH, axes.HEIGHT, axes.WIDTH, None))
@@ -131,7 +133,8 @@ class ViT(nn.Module):
 
 
 def _register(name, description, **fields):
-    registry.register_model(name, module=ViT, config=ViTConfig(**fields), description=description)
+    registry.register_model(name, module=ViT, config=ViTConfig(variant=name, **fields),
+                            description=description)
 
 
 _register("vit_tiny", "ViT-Ti/16 (D 192, 12 layers, 3 heads) on 224x224x3, 1000 classes",
