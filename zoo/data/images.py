@@ -185,7 +185,7 @@ def parse_augment(spec: str) -> ImageAugment:
     return ImageAugment(**fields)
 
 
-@functools.lru_cache(maxsize=None)  # one function object per spec, so jitted steps built on it are reused
+@functools.lru_cache(maxsize=None)  # one transform object per (spec, classes)
 def make_batch_transform(augment: ImageAugment, num_classes: int) -> Callable | None:
     """The on-device part of ``augment`` as ``transform(key, {"x", "y"}) -> {"x", "y"}``, or None if there is none.
 

@@ -49,22 +49,37 @@ def load_sentiment_texts() -> tuple[list[str], np.ndarray, list[str], np.ndarray
 
 
 def build_wordpiece_tokenizer(texts, vocab_size: int = 2048, *, lowercase: bool = True):
-    """A BERT-style WordPiece tokenizer trained on ``texts`` (deterministic), as a ``transformers`` tokenizer.
+    """A BERT-style WordPiece tokenizer for ``texts``, deterministic, as a ``transformers`` tokenizer.
 
-    Special tokens ``[PAD]`` (id 0), ``[UNK]``, ``[CLS]``, ``[SEP]``, ``[MASK]``.  Save it with
-    ``tokenizer.save_pretrained(dir)``; :func:`load_tokenizer` reads it back.
+    The vocabulary is built here rather than by ``tokenizers``' trainer, whose
+    tie-breaking differs from run to run: the special tokens ``[PAD]`` (id 0),
+    ``[UNK]``, ``[CLS]``, ``[SEP]``, ``[MASK]``; every character seen, alone and as a
+    ``##`` continuation (so any word of those characters can be spelled); then the
+    words of ``texts`` by falling frequency (ties alphabetical) up to ``vocab_size``.
+    Normalisation, pre-tokenisation and WordPiece's greedy longest-match come from
+    ``tokenizers``.  Save with ``tokenizer.save_pretrained(dir)``; :func:`load_tokenizer`
+    reads it back.
     """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    import collections
+
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import BertTokenizerFast
 
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), min_frequency=1,
-                                        show_progress=False)
-    tok.train_from_iterator(list(texts), trainer)
-    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    normalizer = normalizers.BertNormalizer(lowercase=lowercase)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    counts = collections.Counter(word for text in texts for word, _ in
+                                 pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    chars = sorted({c for word in counts for c in word})
+    vocab = list(SPECIAL_TOKENS) + chars + [f"##{c}" for c in chars]
+    if len(vocab) > vocab_size:
+        raise ValueError(f"vocab_size {vocab_size} is too small for the {len(vocab)} special tokens and characters "
+                         "of these texts")
+    seen = set(vocab)
+    words = [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if w not in seen]
+    vocab += words[:vocab_size - len(vocab)]
+    tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
+    tok.normalizer, tok.pre_tokenizer, tok.decoder = normalizer, pre_tokenizer, decoders.WordPiece()
+    cls, sep = vocab.index("[CLS]"), vocab.index("[SEP]")
     tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
                                                        special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
     return BertTokenizerFast(tokenizer_object=tok, do_lower_case=lowercase, unk_token="[UNK]", pad_token="[PAD]",

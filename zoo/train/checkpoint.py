@@ -6,7 +6,14 @@ Each checkpoint step directory holds two items:
   model collections, RNG key data), saved with ``StandardSave``;
 * ``meta``: JSON with the model name and config, the training config and the
   data position, checked before anything is restored so that a work
-  directory of another model or data order is an error, not a silent mix.
+  directory of another model or data order is an error, not a silent mix;
+  it also holds a checksum of every array (``zoo.train.integrity``), checked
+  after each restore, since orbax keeps none.
+
+Orbax makes each step atomic (a save cut short leaves only a
+``<step>.orbax-checkpoint-tmp`` directory, which is never listed as a step).
+A save that fails (disk full, unwritable directory) raises CheckpointError
+naming the step and the newest complete checkpoint, which stays intact.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
+
+from zoo.train import integrity
 
 
 class CheckpointError(ValueError):
@@ -53,6 +62,7 @@ class Checkpointer:
             create=True,
         )
         self._manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "meta"))
+        self._pending: int | None = None  # step of an async save not yet known to have committed
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
@@ -61,12 +71,49 @@ class Checkpointer:
         return sorted(self._manager.all_steps())
 
     def save(self, step: int, items: dict, meta: dict, metrics: dict | None = None) -> None:
-        """Saves ``items`` (a pytree of arrays) and ``meta`` (JSON) at ``step``."""
-        self._manager.save(
-            int(step),
-            args=ocp.args.Composite(state=ocp.args.StandardSave(items), meta=ocp.args.JsonSave(meta)),
-            metrics=metrics, force=True,
+        """Saves ``items`` (a pytree of arrays) and ``meta`` (JSON) at ``step``.
+
+        Raises:
+          NonFiniteError: ``items`` hold NaN or Inf (nothing is written).
+          CheckpointError: this save, or the previous async one, failed to write.
+        """
+        self.wait()
+        prints = integrity.fingerprint(items)
+        if prints["nonfinite"]:
+            raise integrity.NonFiniteError(
+                f"refusing to save checkpoint step {step}: NaN or Inf in {prints['nonfinite'][:5]}; "
+                f"the newest checkpoint ({self.latest_step()}) is left as it was"
+            )
+        del prints["nonfinite"]
+        try:
+            self._manager.save(
+                int(step),
+                args=ocp.args.Composite(state=ocp.args.StandardSave(items),
+                                        meta=ocp.args.JsonSave({**meta, "integrity": prints})),
+                metrics=metrics, force=True,
+            )
+        except Exception as e:
+            raise self._save_error(step, e) from e
+        self._pending = int(step)
+
+    def _save_error(self, step: int, error: Exception) -> "CheckpointError":
+        self._manager.reload()
+        intact = [s for s in self._manager.all_steps() if s != step]
+        newest = (f"the newest complete checkpoint, step {max(intact)}, is intact" if intact
+                  else "there is no earlier checkpoint")
+        return CheckpointError(
+            f"could not write checkpoint step {step} to {self.directory} ({type(error).__name__}: {error}); "
+            f"the disk may be full or the directory unwritable. Nothing of step {step} counts as saved; "
+            f"{newest}. Free space and rerun to resume."
         )
+
+    def move_aside(self, step: int, suffix: str) -> str:
+        """Renames step directory ``step`` to ``<step>.<suffix>`` (no longer a step; nothing deleted)."""
+        src = os.path.join(self.directory, str(int(step)))
+        dst = f"{src}.{suffix}"
+        os.rename(src, dst)
+        self._manager.reload()
+        return dst
 
     def read_meta(self, step: int) -> dict:
         """The JSON ``meta`` of ``step``; CheckpointError if it is missing or unreadable."""
@@ -100,11 +147,21 @@ class Checkpointer:
         got = jax.tree.map(lambda x: (x.shape, x.dtype), state)
         if jax.tree.structure(expected) != jax.tree.structure(got) or expected != got:
             raise CheckpointError(f"checkpoint step {step} in {self.directory} does not match this run's train state")
+        corrupt = integrity.verify(state, self.read_meta(step).get("integrity"))
+        if corrupt:
+            raise CheckpointError(
+                f"checkpoint step {step} in {self.directory} is corrupt: the arrays {corrupt[:5]} differ from the "
+                "checksums written when it was saved"
+            )
         return state
 
     def wait(self) -> None:
-        """Blocks until pending async saves are on disk."""
-        self._manager.wait_until_finished()
+        """Blocks until pending async saves are on disk; CheckpointError if one failed."""
+        pending, self._pending = self._pending, None
+        try:
+            self._manager.wait_until_finished()
+        except Exception as e:
+            raise self._save_error(pending, e) from e
 
     def close(self) -> None:
         self._manager.close()

@@ -7,6 +7,7 @@ so N steps + restart + N steps equals 2N steps in one run, bit for bit.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
@@ -21,10 +22,13 @@ from zoo import registry
 from zoo.data import BatchSchedule, eval_batches, load_dataset, resolve_augment, train_batch
 from zoo.data.images import make_batch_transform, parse_augment
 from zoo.train.checkpoint import CheckpointError, Checkpointer
+from zoo.train.integrity import NonFiniteMonitor, parse_nonfinite_policy, restore_newest_usable, with_finite_flag
 from zoo.train.metrics import MetricsLogger, plot_metrics
 from zoo.train.optim import OptimizerConfig, make_optimizer, make_schedule
-from zoo.train.state import TrainState, create_train_state
+from zoo.train.preemption import Preempted, PreemptionGuard
+from zoo.train.state import TrainState, create_train_state, with_initial_params
 from zoo.train.steps import eval_step, train_step
+from zoo.train.workdir import WorkdirLock
 
 FORMAT_VERSION = 1
 
@@ -48,6 +52,8 @@ class TrainConfig:
       log_every: steps between train-metric rows.
       eval_batch_size: batch size of evaluation.
       async_checkpointing: write checkpoints in the background.
+      on_nonfinite: a NaN/Inf loss or gradient "stop"s the run (no checkpoint of it is
+        written), or "skip"/"skip:N" skips such updates, stopping after N (10) in a row.
     """
 
     model: str
@@ -65,6 +71,7 @@ class TrainConfig:
     log_every: int = 20
     eval_batch_size: int = 256
     async_checkpointing: bool = True
+    on_nonfinite: str = "stop"
 
     def __post_init__(self):
         if (self.steps is None) == (self.epochs is None):
@@ -80,15 +87,10 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         if self.dtype not in ("float32", "bfloat16", "float16"):
             raise ValueError(f"dtype must be 'float32', 'bfloat16' or 'float16', got {self.dtype!r}")
+        parse_nonfinite_policy(self.on_nonfinite)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-
-@functools.lru_cache(maxsize=None)
-def _train_step_fn(transform):
-    """The same function object for the same transform, so jit's cache serves repeated runs in one process."""
-    return train_step if transform is None else functools.partial(train_step, transform=transform)
 
 
 def evaluate(eval_fn, state: TrainState, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict:
@@ -130,12 +132,21 @@ def _check_resumable(meta: dict, expected: dict, schedule: BatchSchedule, workdi
             f"work directory {workdir} was trained with other optimizer settings ({diff}){hint}; resuming would "
             "not continue the same training. Use the same settings or another --workdir"
         )
-    schedule.check_position(meta.get("data_position", {}))
+    try:
+        schedule.check_position(meta.get("data_position", {}))
+    except ValueError as e:
+        raise CheckpointError(f"work directory {workdir}: {e}") from e
 
 
 def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = True,
-                       stop_after: int | None = None) -> dict:
+                       stop_after: int | None = None, initial_params=None) -> dict:
     """Trains ``config.model`` on ``config.data``, checkpointing and resuming in ``workdir``.
+
+    The whole configuration is checked before anything in ``workdir`` is
+    created or changed. Only one run at a time may use ``workdir``
+    (``WorkdirBusyError`` otherwise). Called from the main thread, the first
+    SIGTERM/SIGINT ends the run after the current step with a checkpoint and
+    raises :class:`Preempted`; a second one kills the process.
 
     Args:
       config: the run's settings.
@@ -144,14 +155,26 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
       stop_after: end this call (with a checkpoint) once the step count reaches
         this, as if interrupted; a later call continues toward ``config.steps``
         exactly as if it had never stopped.
+      initial_params: parameters to start from instead of a fresh initialisation
+        (e.g. a pre-trained checkpoint's); same tree and shapes as the model's.
+        Ignored when resuming, since the checkpoint holds the trained ones.
 
     Returns:
       a summary dict: ``test_accuracy``, ``test_loss``, ``steps`` (total now in the
       checkpoint), ``new_steps`` (run by this call), ``train_samples_per_s``
       (after compilation), ``best_step``, and the output paths.
+
+    Raises:
+      ValueError (bad configuration), WorkdirError / WorkdirBusyError, CheckpointError
+      (unusable checkpoints, a failed save), NonFiniteError, Preempted.
     """
+    with contextlib.ExitStack() as resources:
+        return _train_and_evaluate(config, workdir, progress, stop_after, initial_params, resources)
+
+
+def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_after: int | None,
+                        initial_params, resources: contextlib.ExitStack) -> dict:
     workdir = os.path.abspath(workdir)
-    os.makedirs(workdir, exist_ok=True)
     overrides = dict(config.model_overrides)
     if config.dtype != "float32":
         overrides.setdefault("dtype", config.dtype)
@@ -167,6 +190,8 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
     tx = make_optimizer(config.optimizer, total_steps)
     lr_at = make_schedule(config.optimizer, total_steps)
     state = create_train_state(model, tx, config.seed)
+    if initial_params is not None:
+        state = with_initial_params(state, initial_params)
 
     expected_meta = {
         "format_version": FORMAT_VERSION,
@@ -176,30 +201,37 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
         "augment": augment,
         "optimizer": {**dataclasses.asdict(config.optimizer), "horizon": horizon},
     }
+    lock = resources.enter_context(WorkdirLock(workdir))  # everything above wrote nothing
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.keep_checkpoints,
                         best_metric="test_accuracy", async_save=config.async_checkpointing)
-    start_step, previous = 0, {}
-    latest = ckpt.latest_step()
-    if latest is not None:
-        meta = ckpt.read_meta(latest)
-        _check_resumable(meta, expected_meta, schedule, workdir)
-        state = state.with_checkpoint_items(ckpt.restore(latest, state.checkpoint_items()))
+    start_step, previous, latest = 0, {}, None
+    found = restore_newest_usable(ckpt, state.checkpoint_items(),
+                                  lambda meta: _check_resumable(meta, expected_meta, schedule, workdir))
+    if found is not None:
+        latest, items, meta = found
+        state = state.with_checkpoint_items(items)
         start_step, previous = int(state.step), meta.get("summary", {})
+    lock.claim()
+    guard = resources.enter_context(PreemptionGuard())
+    nonfinite = NonFiniteMonitor(config.on_nonfinite)
 
     logger = MetricsLogger(workdir, resume_step=start_step)
     # on-device augmentation (crop / flip / mixup ...), if the spec has any; host-side shifts happen in train_batch
     transform = make_batch_transform(parse_augment(augment), model.config.num_classes)
-    train_fn = jax.jit(_train_step_fn(transform))
+    step_fn = train_step if transform is None else functools.partial(train_step, transform=transform)
+    train_fn = jax.jit(with_finite_flag(step_fn, skip_nonfinite=config.on_nonfinite != "stop"))
     eval_fn = jax.jit(eval_step)
     end_step = total_steps if stop_after is None else max(start_step, min(total_steps, stop_after))
     num_new = end_step - start_step
 
     def checkpoint(step, state, test):
-        summary = {"test_accuracy": test["accuracy"], "test_loss": test["loss"],
-                   "train_loss": last_train.get("train_loss")}
+        summary = {"train_loss": last_train.get("train_loss")}
+        if test is not None:  # a save on preemption skips the evaluation
+            summary.update(test_accuracy=test["accuracy"], test_loss=test["loss"])
         meta = {**expected_meta, "data_position": schedule.position(step), "train_config": config.to_dict(),
                 "summary": {**previous, **summary, **run_stats()}}
-        ckpt.save(step, state.checkpoint_items(), meta, metrics={"test_accuracy": test["accuracy"]})
+        ckpt.save(step, state.checkpoint_items(), meta,
+                  metrics=None if test is None else {"test_accuracy": test["accuracy"]})
 
     bar = None
     if progress and num_new:
@@ -217,7 +249,7 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
 
     window: list[dict] = []
     last_train: dict = {}
-    step = start_step
+    step, stop = start_step, False
     try:
         t_mark = None
         untimed = 1  # the first step of this run (it compiles) is in the first window but not timed
@@ -228,10 +260,13 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
             if t_mark is None:  # the first step of this run compiles: time from its end
                 jax.block_until_ready(metrics)
                 t_mark = time.perf_counter()
-            is_log = done % config.log_every == 0 or done == end_step
-            is_ckpt = done % config.checkpoint_every == 0 or done == end_step
+            stop = guard.requested and done < end_step  # at the last step, just finish
+            is_log = done % config.log_every == 0 or done == end_step or stop
+            is_ckpt = done % config.checkpoint_every == 0 or done == end_step or stop
             if is_log or is_ckpt:
                 window_host = jax.device_get(window)
+                intact = f"The newest checkpoint ({ckpt.latest_step()}) is left as it was. "
+                window_host = nonfinite.check(window_host, done - len(window) + 1, intact) or window_host
                 now = time.perf_counter()
                 timed_steps, untimed = len(window) - untimed, 0
                 timing["seconds"] += now - t_mark
@@ -242,7 +277,11 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
                               "learning_rate": float(lr_at(step))}
                 window = []
                 row = {**last_train, **run_stats()}
-                if is_ckpt:
+                if nonfinite.skipped:
+                    row["skipped_nonfinite_steps"] = nonfinite.skipped
+                if is_ckpt and stop:
+                    checkpoint(done, state, None)
+                elif is_ckpt:
                     test = evaluate(eval_fn, state, dataset.x_test, dataset.y_test, config.eval_batch_size)
                     row.update(test_loss=test["loss"], test_accuracy=test["accuracy"])
                     checkpoint(done, state, test)
@@ -254,11 +293,16 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
                 t_mark = time.perf_counter()
             if bar is not None:
                 bar.update(1)
+            if stop:
+                break
     finally:
         if bar is not None:
             bar.close()
         ckpt.wait()
         logger.close()
+    if stop:
+        ckpt.close()
+        raise Preempted(guard.signal_name, int(state.step), workdir)
 
     final_step = int(state.step)
     test = evaluate(eval_fn, state, dataset.x_test, dataset.y_test, config.eval_batch_size)

@@ -34,8 +34,10 @@ class MetricsLogger:
         if not os.path.exists(self.path):
             return
         kept = [row for row in read_metrics(self.path) if row.get("step", 0) <= step]
-        with open(self.path, "w") as f:
+        # write aside and rename, so that a kill at any moment leaves the old or the new file, never half of one
+        with open(self.path + ".tmp", "w") as f:
             f.writelines(json.dumps(row) + "\n" for row in kept)
+        os.replace(self.path + ".tmp", self.path)
 
     def write(self, step: int, metrics: dict) -> None:
         row = {"step": int(step), **{k: _plain(v) for k, v in metrics.items()}}

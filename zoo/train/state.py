@@ -63,3 +63,17 @@ def create_train_state(model: nn.Module, tx: optax.GradientTransformation, seed:
         step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params), model_state=variables,
         rng=jax.random.key_data(dropout_key), apply_fn=model.apply, tx=tx, task=task_of(model.config),
     )
+
+
+def with_initial_params(state: TrainState, params) -> TrainState:
+    """``state`` starting from ``params`` (fresh optimizer state); ValueError unless tree and shapes match."""
+    want = jax.tree.map(lambda x: (tuple(x.shape), jnp.dtype(x.dtype).name), state.params)
+    got = jax.tree.map(lambda x: (tuple(jnp.shape(x)), jnp.dtype(jnp.result_type(x)).name), params)
+    if jax.tree.structure(want) != jax.tree.structure(got) or want != got:
+        flat_want = dict(jax.tree_util.tree_flatten_with_path(want)[0])
+        flat_got = dict(jax.tree_util.tree_flatten_with_path(got)[0])
+        diffs = [f"{jax.tree_util.keystr(k)}: model {flat_want.get(k)}, given {flat_got.get(k)}"
+                 for k in sorted(set(flat_want) | set(flat_got), key=str) if flat_want.get(k) != flat_got.get(k)]
+        raise ValueError("initial params do not match the model: " + "; ".join(diffs[:20]))
+    params = jax.tree.map(jnp.asarray, params)
+    return state.replace(params=params, opt_state=state.tx.init(params))

@@ -1,0 +1,184 @@
+"""BERT-base sequence classification: zoo (JAX) vs Hugging Face transformers (PyTorch eager), same weights.
+
+    python benchmarks/transformers.py [--batch 8] [--length 128] [--steps 3] [--repeats 3] [--write BENCHMARKS.md]
+
+Builds a randomly initialised ``transformers.BertForSequenceClassification``
+(bert-base sizes, 109,483,778 parameters), saves it, and loads the same weights
+into zoo with ``zoo.models.bert.from_pretrained`` (the script checks the two
+agree on the logits).  Then it times, in interleaved rounds:
+
+- forward (inference) on ``[batch, length]`` token ids with a padding mask
+  (a quarter of each sequence is padding): zoo ``jit(apply)`` vs PyTorch
+  ``eval()`` under ``torch.inference_mode()``;
+- a training step (forward + backward + AdamW, dropout 0.1 on): zoo's
+  ``jit(train_step)`` vs PyTorch eager ``loss.backward(); opt.step()``.
+
+Reported: median sequences/s per framework and the median of the per-round
+ratios (above 1 means zoo is faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+# This file is named like the `transformers` package: drop its directory from the import path first.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.getcwd()) != _HERE]
+
+import importlib.util  # noqa: E402
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def machine() -> str:
+    """The machine line of benchmarks/seed_models.py."""
+    spec = importlib.util.spec_from_file_location("seed_models", os.path.join(_HERE, "seed_models.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.machine()
+
+BEGIN, END = "<!-- transformers.py: begin -->", "<!-- transformers.py: end -->"
+
+
+def write_block(path: str, block: str) -> None:
+    """Replaces this script's block in ``path`` (text around it kept), or appends it."""
+    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n\n"
+    if BEGIN in text and END in text:
+        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def make_models(batch: int, length: int):
+    import torch
+    import transformers
+
+    from zoo.models import bert
+    from zoo.train import OptimizerConfig, create_train_state, make_optimizer, train_step
+
+    torch.manual_seed(0)
+    hf_config = transformers.BertConfig(num_labels=2, attn_implementation="sdpa")  # bert-base sizes
+    torch_model = transformers.BertForSequenceClassification(hf_config)
+    with tempfile.TemporaryDirectory() as tmp:
+        torch_model.save_pretrained(tmp)
+        model, variables = bert.from_pretrained(tmp, input_shape=(length,))
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(1, hf_config.vocab_size, (batch, length)).astype(np.int32)
+    mask = np.ones((batch, length), np.int32)
+    mask[:, length * 3 // 4:] = 0
+    ids = ids * mask
+    labels = rng.integers(0, 2, batch).astype(np.int32)
+
+    forward = jax.jit(lambda p, x, m: model.apply({"params": p}, x, attention_mask=m))
+    params = jax.device_put(variables["params"])
+    torch_model.eval()
+    t_ids, t_mask, t_labels = (torch.tensor(a, dtype=torch.long) for a in (ids, mask, labels))
+    with torch.inference_mode():
+        expected = torch_model(input_ids=t_ids, attention_mask=t_mask).logits.numpy()
+    diff = float(np.max(np.abs(np.asarray(forward(params, ids, mask)) - expected)))
+
+    def zoo_forward(n):
+        for _ in range(n):
+            out = forward(params, ids, mask)
+        jax.block_until_ready(out)
+
+    def torch_forward(n):
+        with torch.inference_mode():
+            for _ in range(n):
+                torch_model(input_ids=t_ids, attention_mask=t_mask)
+
+    tx = make_optimizer(OptimizerConfig(name="adamw", learning_rate=2e-5, weight_decay=0.01), 1)
+    state = {"s": create_train_state(model, tx, seed=0).replace(params=params)}
+    state["s"] = state["s"].replace(opt_state=tx.init(params))
+    step = jax.jit(train_step)
+    batch_dict = {"x": ids, "y": labels, "attention_mask": mask}
+
+    def zoo_train(n):
+        s = state["s"]
+        for _ in range(n):
+            s, metrics = step(s, batch_dict)
+        jax.block_until_ready(metrics)
+        state["s"] = s
+
+    opt = torch.optim.AdamW(torch_model.parameters(), lr=2e-5, weight_decay=0.01)
+
+    def torch_train(n):
+        torch_model.train()
+        for _ in range(n):
+            opt.zero_grad(set_to_none=True)
+            loss = torch_model(input_ids=t_ids, attention_mask=t_mask, labels=t_labels).loss
+            loss.backward()
+            opt.step()
+        torch_model.eval()
+
+    return {"forward": (zoo_forward, torch_forward), "train": (zoo_train, torch_train)}, diff
+
+
+def measure(runs, batch, steps, repeats):
+    out = {}
+    for kind, (zoo_run, torch_run) in runs.items():
+        n = steps * (3 if kind == "forward" else 1)
+        zoo_run(1), torch_run(1)  # warm-up: compile / allocate
+        zs, ts = [], []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            zoo_run(n)
+            zs.append(n * batch / (time.perf_counter() - t0))
+            t0 = time.perf_counter()
+            torch_run(n)
+            ts.append(n * batch / (time.perf_counter() - t0))
+            print(f"  {kind}: zoo {zs[-1]:.2f} seq/s, torch {ts[-1]:.2f} seq/s", flush=True)
+        out[kind] = (statistics.median(zs), statistics.median(ts), statistics.median(z / t for z, t in zip(zs, ts)))
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--length", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=3, help="train steps per round (forward: 3x as many)")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds (medians reported)")
+    parser.add_argument("--write", metavar="FILE", help="also write the table to this markdown file")
+    parser.add_argument("--note", default="", help="a sentence added to the block (e.g. machine load)")
+    args = parser.parse_args()
+
+    import torch
+
+    runs, diff = make_models(args.batch, args.length)
+    print(f"max |zoo - torch| logits on the same weights: {diff:.2e}")
+    res = measure(runs, args.batch, args.steps, args.repeats)
+    rows = ["| BERT-base, batch %d x %d | zoo seq/s | PyTorch eager seq/s | zoo / PyTorch |" % (args.batch,
+                                                                                          args.length),
+            "|---|---:|---:|---:|"]
+    for kind, label in (("forward", "forward (inference)"), ("train", "train step (AdamW)")):
+        z, t, r = res[kind]
+        rows.append(f"| {label} | {z:.2f} | {t:.2f} | {r:.2f}x |")
+    table = "\n".join(rows)
+    print(table)
+    if args.write:
+        cmd = "python benchmarks/transformers.py " + " ".join(a for a in sys.argv[1:] if not a.startswith("--note"))
+        block = (
+            f"{BEGIN}\n## Transformers: BERT-base sequence classification vs Hugging Face PyTorch (CPU, float32)\n\n"
+            f"Measured {datetime.date.today().isoformat()} on {machine()}; torch {torch.__version__} "
+            f"({torch.get_num_threads()} threads, SDPA attention). {args.note}\n\n"
+            f"Reproduce: `{cmd}`. Same weights in both (max logit difference {diff:.1e}); a quarter of each sequence "
+            f"is padding; {args.repeats} interleaved rounds of {args.steps * 3} forward / {args.steps} train steps "
+            "after a warm-up; seq/s are medians, ratios the median of per-round ratios.\n\n"
+            f"{table}\n{END}"
+        )
+        write_block(args.write, block)
+        print(f"wrote {args.write}")
+
+
+if __name__ == "__main__":
+    main()

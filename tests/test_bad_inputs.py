@@ -1,0 +1,296 @@
+"""The bad-input matrix: each bad input is a clear error naming what was expected and what came in,
+and leaves every file of the work directory as it was (names, sizes, mtimes, bytes).
+"""
+
+import json
+import os
+import pathlib
+import re
+import shutil
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import zoo
+from zoo.cli import main
+from zoo.train import OptimizerConfig, TrainConfig, train_and_evaluate
+
+BASE = ["mlp", "--steps", "5", "--batch-size", "32", "--checkpoint-every", "5", "--no-progress"]
+
+
+def snapshot(directory) -> dict:
+    """Every file under ``directory``: (size, mtime_ns, bytes) by relative path."""
+    out = {}
+    for dirpath, _, files in os.walk(directory):
+        for name in files:
+            path = pathlib.Path(dirpath, name)
+            st = path.stat()
+            out[os.path.relpath(path, directory)] = (st.st_size, st.st_mtime_ns, path.read_bytes())
+    return out
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A finished 5-step mlp run: what every bad command below is pointed at."""
+    path = str(tmp_path_factory.mktemp("bad-inputs") / "run")
+    assert main(["train", *BASE, "--workdir", path]) == 0
+    return path
+
+
+def _with(**changes):
+    """BASE with some flags replaced (value None drops the flag) or added."""
+    args = list(BASE)
+    for flag, value in changes.items():
+        flag = "--" + flag.replace("_", "-")
+        if flag in args:
+            i = args.index(flag)
+            del args[i:i + 2]
+        if value is not None:
+            args += [flag, str(value)]
+    return args
+
+
+# (argv, exit code, substrings of the message: what was expected and what came in)
+CLI_CASES = {
+    "unknown model": (["resnet9000", *BASE[1:]], 2, ["unknown model 'resnet9000'", "known models:", "mlp"]),
+    "unknown dataset": (_with(data="imagenet"), 2, ["unknown dataset 'imagenet'", "available: digits, synthetic"]),
+    "negative steps": (_with(steps=-1), 2, ["steps must be a non-negative int, got -1"]),
+    "zero batch": (_with(batch_size=0), 2, ["batch_size must be a positive int, got 0"]),
+    "negative batch": (_with(batch_size=-3), 2, ["batch_size must be a positive int, got -3"]),
+    "zero checkpoint_every": (_with(checkpoint_every=0), 2, ["checkpoint_every must be a positive int, got 0"]),
+    "zero keep": (_with(keep=0), 2, ["keep_checkpoints must be a positive int, got 0"]),
+    "negative log_every": (_with(log_every=-1), 2, ["log_every must be a positive int, got -1"]),
+    "zero epochs": (_with(steps=None, epochs=0), 2, ["epochs must be > 0, got 0.0"]),
+    "negative epochs": (_with(steps=None, epochs=-2), 2, ["epochs must be > 0, got -2.0"]),
+    "negative warmup": (_with(warmup_steps=-1), 2, ["warmup_steps must be >= 0, got -1"]),
+    "zero lr": (_with(lr=0), 2, ["learning_rate must be > 0, got 0.0"]),
+    "negative clip": (_with(clip_norm=-1), 2, ["clip_norm must be > 0 or None, got -1.0"]),
+    "bad nonfinite policy": (_with(on_nonfinite="skip:0"), 2,
+                             ["on_nonfinite must be 'stop', 'skip' or 'skip:N' with N > 0, got 'skip:0'"]),
+    "batch larger than dataset": (_with(batch_size=5000), 2,
+                                  ["batch_size 5000 is larger than the training set (1437 examples)"]),
+    "checkpoint of another model": (["seed_lstm", *BASE[1:]], 3,
+                                     ["holds a checkpoint of model 'mlp', not 'seed_lstm'"]),
+    "another dataset": (_with(data="synthetic"), 3, ["was trained on dataset 'digits', not 'synthetic'"]),
+    "another batch size": (_with(batch_size=16), 3,
+                           ["the checkpoint's data order used batch_size=32, this run uses batch_size=16"]),
+    "another learning rate": (_with(lr=0.01), 3, ["other optimizer settings (learning_rate: 0.001 -> 0.01)"]),
+    "another optimizer": (_with(optimizer="sgd"), 3, ["other optimizer settings (name: 'adam' -> 'sgd')"]),
+    "augmentation the layout cannot take": (_with(augment="shift:1"), 2,
+                                            ["shift augmentation needs image or row-sequence inputs, not layout "
+                                             "'vector'"]),
+}
+
+
+@pytest.mark.parametrize("case", list(CLI_CASES))
+def test_bad_command_is_a_clear_error_and_changes_no_file(workdir, case, capsys):
+    argv, code, expected = CLI_CASES[case]
+    before = snapshot(workdir)
+    assert main(["train", *argv, "--workdir", workdir]) == code
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("zoo: error: ") and err.count("\n") == 1, err
+    for text in expected:
+        assert text in err
+    assert snapshot(workdir) == before
+
+
+@pytest.mark.parametrize("flag, value, choices", [("--optimizer", "adamx", "'sgd', 'adam', 'adamw'"),
+                                                  ("--schedule", "linear", "'constant', 'cosine'"),
+                                                  ("--dtype", "int8", "'float32', 'bfloat16', 'float16'")])
+def test_unknown_choice_names_the_choices(workdir, flag, value, choices, capsys):
+    before = snapshot(workdir)
+    with pytest.raises(SystemExit) as e:
+        main(["train", *BASE, flag, value, "--workdir", workdir])
+    assert e.value.code == 2
+    assert f"argument {flag}: invalid choice: '{value}' (choose from {choices})" in capsys.readouterr().err
+    assert snapshot(workdir) == before
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"hidden": (0,)}, "MLPConfig.hidden must be positive integer(s), got (0,)"),
+    ({"hidden": (64, -8)}, "MLPConfig.hidden must be positive integer(s), got (64, -8)"),
+    ({"num_classes": 0}, "MLPConfig.num_classes must be positive integer(s), got 0"),
+    ({"input_shape": (-1,)}, "MLPConfig.input_shape must be positive integer(s), got (-1,)"),
+    ({"hidden": (64,)}, "holds a mlp checkpoint with config"),
+])
+def test_bad_or_other_model_config_changes_no_file(workdir, overrides, message):
+    before = snapshot(workdir)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        train_and_evaluate(TrainConfig(model="mlp", steps=5, batch_size=32, checkpoint_every=5,
+                                       model_overrides=overrides), workdir, progress=False)
+    assert snapshot(workdir) == before
+
+
+def test_unknown_optimizer_from_python():
+    with pytest.raises(ValueError, match=r"optimizer must be one of \('sgd', 'adam', 'adamw'\), got 'adamx'"):
+        OptimizerConfig(name="adamx")
+
+
+def test_a_bad_run_on_a_new_workdir_creates_nothing(tmp_path, capsys):
+    workdir = tmp_path / "new"
+    assert main(["train", *_with(batch_size=5000), "--workdir", str(workdir)]) == 2
+    assert main(["train", "resnet9000", "--workdir", str(workdir)]) == 2
+    assert not workdir.exists()
+
+
+# --- wrong inputs to every registered model (traced abstractly: no memory, so every size is covered) -------
+
+
+def _bad_inputs(config):
+    shape, dtype = tuple(config.input_shape), (jnp.int32 if config.layout == "tokens" else jnp.float32)
+    wrong_last = (2, *shape[:-1], shape[-1] + 1)
+    cases = {
+        "missing batch dim": (jax.ShapeDtypeStruct(shape, dtype), rf"rank {len(shape) + 1}\b.*got rank {len(shape)}"),
+        "extra dim": (jax.ShapeDtypeStruct((2, *shape, 1), dtype), rf"got rank {len(shape) + 2}"),
+        "wrong size": (jax.ShapeDtypeStruct(wrong_last, dtype), re.escape(f"got shape {wrong_last}")),
+        "complex dtype": (jax.ShapeDtypeStruct((2, *shape), jnp.complex64), "got dtype complex64"),
+        "bool dtype": (jax.ShapeDtypeStruct((2, *shape), jnp.bool_), "got dtype bool"),
+    }
+    if config.layout == "tokens":
+        cases["float dtype for token ids"] = (jax.ShapeDtypeStruct((2, *shape), jnp.float32), "got dtype float32")
+    return cases
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_wrong_input_rank_shape_or_dtype_names_expected_and_got(name):
+    model = zoo.create_model(name)
+    variables = jax.eval_shape(lambda: zoo.init_variables(model, jax.random.key(0)))
+    shape = model.config.input_shape
+    # token models take any length up to input_shape's T
+    expected = f"T <= {shape[-1]}" if model.config.layout == "tokens" else f"[B, {', '.join(map(str, shape))}]"
+    for case, (x, got) in _bad_inputs(model.config).items():
+        with pytest.raises(ValueError, match=got) as e:
+            jax.eval_shape(lambda v, x: model.apply(v, x, train=False), variables, x)
+        message = str(e.value)
+        assert name in message and "expects" in message, (case, message)
+        if "dtype" not in case:
+            assert expected in message, (case, message)
+
+
+# --- Hugging Face checkpoint directories (zoo.models.hf_io, here through BERT) ------------------------------
+
+
+class _RunsCodeWhenUnpickled:
+    """A pickle payload that would create ``path`` if it were unpickled without ``weights_only``."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.fixture(scope="module")
+def hf_dir(tmp_path_factory):
+    """A valid bert_nano checkpoint directory (config.json + model.safetensors) and its params."""
+    from zoo.models import bert_hf
+
+    model = zoo.create_model("bert_nano")
+    params = jax.device_get(zoo.init_variables(model, jax.random.key(0))["params"])
+    path = bert_hf.save_pretrained(model.config, params, tmp_path_factory.mktemp("hf") / "bert_nano")
+    return path, params
+
+
+def _edit_tensors(path, edit):
+    from safetensors.numpy import load_file, save_file
+
+    file = os.path.join(path, "model.safetensors")
+    tensors = dict(load_file(file))
+    edit(tensors)
+    save_file(tensors, file, metadata={"format": "pt"})
+
+
+def _first_key(tensors, part="encoder.layer.0.attention.self.query.weight"):
+    return next(k for k in sorted(tensors) if k.endswith(part))
+
+
+def _drop(tensors):
+    del tensors[_first_key(tensors)]
+
+
+def _extra(tensors):
+    tensors["bert.encoder.layer.9.extra.weight"] = np.zeros((3, 3), np.float32)
+
+
+def _reshape(tensors):
+    key = _first_key(tensors)
+    tensors[key] = np.zeros((tensors[key].shape[0], tensors[key].shape[1] + 1), np.float32)
+
+
+def _config_text(text):
+    def edit(path):
+        pathlib.Path(path, "config.json").write_text(text)
+    return edit
+
+
+def _drop_config_field(field):
+    def edit(path):
+        config = json.loads(pathlib.Path(path, "config.json").read_text())
+        del config[field]
+        pathlib.Path(path, "config.json").write_text(json.dumps(config))
+    return edit
+
+
+def _pickle_only(path):
+    import torch
+    from safetensors.numpy import load_file
+
+    file = os.path.join(path, "model.safetensors")
+    torch.save({k: torch.from_numpy(np.array(v)) for k, v in load_file(file).items()},
+               os.path.join(path, "pytorch_model.bin"))
+    os.remove(file)
+
+
+HF_CASES = {
+    "missing tensor": (lambda p: _edit_tensors(p, _drop),
+                       r"does not match the model: missing keys \['bert\.encoder\.layer\.0\.attention\.self\.query"),
+    "extra tensor": (lambda p: _edit_tensors(p, _extra),
+                     re.escape("unexpected keys ['bert.encoder.layer.9.extra.weight']")),
+    "mis-shaped tensor": (lambda p: _edit_tensors(p, _reshape),
+                          re.escape("shape mismatches [bert.encoder.layer.0.attention.self.query.weight (64, 65) "
+                                    "does not fit zoo layer_0/attention/query/kernel (64, 2, 32)]")),
+    "malformed config.json": (_config_text("{not json"), r"config\.json is not valid JSON"),
+    "config.json not an object": (_config_text("[1, 2]"), r"config\.json must hold a JSON object, got list"),
+    "config.json lacks a field": (_drop_config_field("hidden_size"),
+                                  re.escape("lacks the required field(s) ['hidden_size']")),
+    "pickle-only weights": (_pickle_only, r"holds only pytorch_model\.bin, a pickle-based format.*allow_pickle=True"),
+}
+
+
+@pytest.mark.parametrize("case", list(HF_CASES))
+def test_bad_hugging_face_directory_is_a_clear_error_and_changes_no_file(hf_dir, tmp_path, case):
+    from zoo.models import bert_hf
+    from zoo.models.hf_io import CheckpointFormatError
+
+    source, _ = hf_dir
+    path = str(tmp_path / "ckpt")
+    shutil.copytree(source, path)
+    damage, message = HF_CASES[case]
+    damage(path)
+    before = snapshot(path)
+    with pytest.raises(CheckpointFormatError, match=message):
+        bert_hf.from_pretrained(path)
+    assert snapshot(path) == before
+
+
+def test_pickle_weights_load_only_with_opt_in_and_never_run_code(hf_dir, tmp_path):
+    import torch
+    from zoo.models import bert_hf
+
+    source, params = hf_dir
+    path = str(tmp_path / "ckpt")
+    shutil.copytree(source, path)
+    _pickle_only(path)
+    _, variables = bert_hf.from_pretrained(path, allow_pickle=True)
+    chex.assert_trees_all_equal(jax.device_get(variables["params"]), params)
+
+    marker = tmp_path / "code-ran"
+    torch.save({"weights": _RunsCodeWhenUnpickled(str(marker))}, os.path.join(path, "pytorch_model.bin"))
+    before = snapshot(path)
+    with pytest.raises(Exception, match="Weights only load failed"):
+        bert_hf.from_pretrained(path, allow_pickle=True)
+    assert not marker.exists()
+    assert snapshot(path) == before

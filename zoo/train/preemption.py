@@ -1,0 +1,85 @@
+"""Graceful stop on SIGTERM / SIGINT: finish the step, checkpoint, exit.
+
+Cloud machines announce preemption with SIGTERM (and Ctrl-C sends SIGINT).
+Inside :class:`PreemptionGuard` the first such signal only sets a flag that
+the training loop reads after each step; it then saves a checkpoint, waits
+for it to commit and raises :class:`Preempted`. A second signal restores the
+default action and re-sends itself, so the process dies at once (as a kill
+would: checkpoints are atomic, so this loses at most the steps since the last
+one).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class Preempted(Exception):
+    """Training stopped on a signal after saving a checkpoint; rerunning resumes.
+
+    Attributes:
+      signal_name: "SIGTERM" or "SIGINT".
+      step: the step of the checkpoint written before stopping.
+      workdir: the run's work directory.
+    """
+
+    def __init__(self, signal_name: str, step: int, workdir: str):
+        self.signal_name, self.step, self.workdir = signal_name, step, workdir
+        super().__init__(
+            f"stopped by {signal_name} at step {step}; the checkpoint of step {step} is saved in {workdir}. "
+            "Rerun the same command to resume."
+        )
+
+
+class PreemptionGuard:
+    """Context manager: the first SIGTERM/SIGINT sets :attr:`signal_name`, the second aborts.
+
+    Handlers are installed only from the main thread (Python allows no other);
+    elsewhere the guard is inert and :attr:`active` is False. The previous
+    handlers are restored on exit, so library callers keep theirs.
+    """
+
+    def __init__(self, signals=SIGNALS):
+        self.signals = tuple(signals)
+        self.signal_name: str | None = None
+        self.active = False
+        self._previous: dict = {}
+
+    @property
+    def requested(self) -> bool:
+        """True once a stop signal has arrived."""
+        return self.signal_name is not None
+
+    def _handle(self, signum, frame):
+        name = signal.Signals(signum).name
+        if self.signal_name is not None:  # second signal: die of it now
+            os.write(2, f"\nzoo: second {name}: aborting now\n".encode())
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
+            return
+        self.signal_name = name
+        # os.write, not print: the handler may interrupt a print to stderr (the progress bar)
+        os.write(2, f"\nzoo: received {name}: finishing the current step, saving a checkpoint, then exiting "
+                    f"(send it again to abort at once)\n".encode())
+
+    def __enter__(self) -> "PreemptionGuard":
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.signals:
+                self._previous[signum] = signal.getsignal(signum)
+                signal.signal(signum, self._handle)
+            self.active = True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self._previous.items():
+            # None: the previous handler was not installed from Python; the default is the best we can restore
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        self._previous.clear()
+        self.active = False
+
+
+__all__ = ["Preempted", "PreemptionGuard", "SIGNALS"]
