@@ -89,8 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="model name (see `zoo list`)")
     p.add_argument("--data", default="digits",
                    help="dataset: digits (bundled real digits), synthetic, sentiment (shipped sentences, token "
-                        "models), sentiment:TOKENIZER_DIR, pydoc (byte-level text, GPT), imdb/sst2/wikitext (online), cifar10 (needs tensorflow-datasets "
-                         "or datasets, online once)")
+                        "models), sentiment:TOKENIZER_DIR, pydoc (byte-level text, GPT), imdb/sst2/wikitext (online), "
+                        "cifar10 (needs tensorflow-datasets or datasets, online once)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, help="total optimizer steps (default 600 if --epochs is not given)")
     length.add_argument("--epochs", type=float, help="passes over the training set")
