@@ -22,8 +22,12 @@ import subprocess
 import sys
 import time
 
-import jax
-import numpy as np
+# benchmarks/transformers.py would shadow the transformers package: drop this script's folder from the path
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
 
 MODELS = {"resnet50": "ResNet-50", "vit_base": "ViT-B/16"}
 
@@ -136,7 +140,7 @@ def main():
             "|---|---:|---:|---:|---:|---:|---|"]
     for name in args.models:
         med, ratio, params, speed = measure(name, args.batch, args.steps, args.repeats)
-        rounds = ", ".join(f"{z:.1f}/{t:.1f}" for z, t in zip(speed["zoo"], speed["torch"]))
+        rounds = ", ".join(f"{z:.2f}/{t:.2f}" for z, t in zip(speed["zoo"], speed["torch"]))
         rows.append(f"| {MODELS[name]} (`{name}`) | {params:,} | {args.batch} | {med['zoo']:.2f} | "
                     f"{med['torch']:.2f} | {ratio:.2f}x | {rounds} |")
         print(rows[-1], flush=True)
