@@ -29,6 +29,7 @@ from zoo.data import BatchSchedule, load_digits_arrays, to_layout
 from zoo.data.images import IMAGENET_MEAN, IMAGENET_STD, make_batch_transform, normalize, parse_augment
 from zoo.models import hf_io, replace_head
 from zoo.train import Checkpointer, evaluate, eval_step, make_schedule, OptimizerConfig, train_step
+from zoo.train.steps import with_batch_transform
 from zoo.train.state import TrainState
 
 
@@ -91,7 +92,7 @@ def main():
                        model_state={k: v for k, v in variables.items() if k != "params"},
                        rng=jax.random.key_data(jax.random.key(args.seed)), apply_fn=model.apply, tx=tx)
     transform = make_batch_transform(parse_augment(args.augment), 10)
-    step_fn = jax.jit(lambda s, b: train_step(s, b, transform))
+    step_fn = jax.jit(with_batch_transform(train_step, transform) if transform else train_step)
     eval_fn = jax.jit(eval_step)
 
     before = evaluate(eval_fn, state, x_test, y_test, 64)

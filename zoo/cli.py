@@ -1,4 +1,5 @@
-"""The ``zoo`` command line: ``zoo list`` and ``zoo train``.
+"""The ``zoo`` command line: ``zoo list``, ``zoo train`` and the techniques
+(``zoo prune``, ``zoo quantize``, ``zoo federated``, ``zoo explain``).
 
 ``zoo train MODEL --data DATASET [--steps N | --epochs E] ...`` trains with a
 progress bar on stderr, writes ``WORKDIR/metrics.jsonl``, TensorBoard events
@@ -60,7 +61,9 @@ def _train(args) -> int:
         model=args.model, data=args.data, steps=args.steps, epochs=args.epochs, batch_size=args.batch_size,
         seed=args.seed, augment=args.augment, optimizer=optimizer, dtype=args.dtype,
         checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep, log_every=args.log_every,
-        on_nonfinite=args.on_nonfinite,
+        label_smoothing=args.label_smoothing, early_stopping_patience=args.early_stopping,
+        model_overrides={} if args.dropout is None else {"dropout_rate": args.dropout},
+        extensions=_extensions(args), on_nonfinite=args.on_nonfinite,
     )
     workdir = args.workdir or f"runs/{args.model}-{args.data}"
     summary = train_and_evaluate(config, workdir, progress=not args.no_progress)
@@ -69,7 +72,86 @@ def _train(args) -> int:
           f"test accuracy {summary['test_accuracy']:.4f}\n"
           f"  checkpoints  {summary['checkpoint_dir']}\n  metrics      {summary['metrics']}\n"
           f"  tensorboard  {summary['tensorboard']}\n  plot         {summary['plot']}", file=sys.stderr)
+    if "dp_epsilon_pld" in summary:
+        print(f"  DP-SGD: (epsilon, delta) = ({summary['dp_epsilon_pld']:.2f}, {summary['dp_delta']:g}) by the PLD "
+              f"accountant, epsilon {summary['dp_epsilon_rdp']:.2f} by RDP", file=sys.stderr)
+    if "sparsity" in summary:
+        print(f"  sparsity     {summary['sparsity']:.4f} of the kernel weights are zero", file=sys.stderr)
     print(json.dumps(summary))
+    return 0
+
+
+def _extensions(args) -> tuple:
+    from zoo.techniques import DPSGD, GradualPruning
+
+    extensions = []
+    if args.dp_noise is not None:
+        extensions.append(DPSGD(noise_multiplier=args.dp_noise, l2_clip=args.dp_clip, delta=args.dp_delta,
+                                seed=args.seed))
+    if args.prune_sparsity is not None:
+        end = args.prune_end_step
+        if end is None:
+            if args.steps is None:
+                raise ValueError("--prune-sparsity with --epochs needs --prune-end-step")
+            end = (2 * args.steps) // 3
+        extensions.append(GradualPruning(target_sparsity=args.prune_sparsity, begin_step=args.prune_begin_step,
+                                         end_step=end, frequency=args.prune_frequency, scope=args.prune_scope))
+    return tuple(extensions)
+
+
+def _print_report(report: dict) -> None:
+    print(json.dumps({k: v for k, v in report.items() if k != "params"}))
+
+
+def _prune(args) -> int:
+    from zoo.techniques import prune_run
+
+    report = prune_run(args.workdir, args.sparsity, scope=args.scope, step=args.step, out=args.out)
+    for layer, value in report["sparsity_per_layer"].items():
+        print(f"  {layer:32s} sparsity {value:.4f}", file=sys.stderr)
+    print(f"{report['model']}: {report['sparsity']:.4f} of the kernel weights pruned ({report['scope']}); test "
+          f"accuracy {report['accuracy_before']:.4f} -> {report['accuracy_after']:.4f}", file=sys.stderr)
+    _print_report(report)
+    return 0
+
+
+def _quantize(args) -> int:
+    from zoo.techniques import quantize_run
+
+    report = quantize_run(args.workdir, step=args.step, qat_steps=args.qat_steps)
+    print(f"{report['model']}: {report['float32_bytes']:,} -> {report['int8_bytes']:,} bytes "
+          f"({report['size_ratio']:.3f}x); test accuracy float {report['accuracy_float']:.4f}, int8 weights "
+          f"{report['accuracy_int8_weights']:.4f}, qwix int8 weights+activations {report['accuracy_qwix_int8']:.4f}"
+          + (f", after {args.qat_steps} QAT steps {report['accuracy_qat_int8']:.4f}" if args.qat_steps else ""),
+          file=sys.stderr)
+    _print_report(report)
+    return 0
+
+
+def _federated(args) -> int:
+    from zoo.techniques.federated import FedAvgConfig, run_fedavg
+
+    config = FedAvgConfig(num_clients=args.clients, alpha=args.alpha, client_fraction=args.fraction,
+                          rounds=args.rounds, local_epochs=args.local_epochs, batch_size=args.batch_size,
+                          learning_rate=args.lr, seed=args.seed)
+    print("round  federated  centralised", file=sys.stderr)
+
+    def show(row):
+        central = row.get("centralised_accuracy", float("nan"))
+        print(f"{row['round']:5d}  {row['accuracy']:9.4f}  {central:11.4f}", file=sys.stderr)
+
+    report = run_fedavg(args.model, config, data=args.data, centralised=not args.no_centralised, progress=show)
+    _print_report(report)
+    return 0
+
+
+def _explain(args) -> int:
+    from zoo.techniques.explain import explain_run
+
+    report = explain_run(args.workdir, args.input, out_dir=args.out, methods=tuple(args.methods.split(",")),
+                         model=args.model)
+    print(f"{report['model']}: {', '.join(report['methods'])} -> {report['png']}", file=sys.stderr)
+    _print_report(report)
     return 0
 
 
@@ -115,7 +197,62 @@ def build_parser() -> argparse.ArgumentParser:
                    help="on a NaN/Inf loss or gradient: stop (exit 4), or skip / skip:N (skip the update, "
                         "stop after N in a row; N=10 for skip)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    reg = p.add_argument_group("regularisation (seed §8)")
+    reg.add_argument("--dropout", type=float, default=None, help="override the model's dropout_rate")
+    reg.add_argument("--label-smoothing", type=float, default=0.0)
+    reg.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE",
+                     help="stop after this many evaluations without a better test accuracy")
+    dp = p.add_argument_group("differential privacy (DP-SGD)")
+    dp.add_argument("--dp-noise", type=float, default=None, help="noise multiplier sigma; turns DP-SGD on")
+    dp.add_argument("--dp-clip", type=float, default=1.0, help="per-example gradient L2 bound")
+    dp.add_argument("--dp-delta", type=float, default=1e-5, help="delta at which epsilon is reported")
+    pr = p.add_argument_group("gradual magnitude pruning")
+    pr.add_argument("--prune-sparsity", type=float, default=None, help="final sparsity; turns pruning on")
+    pr.add_argument("--prune-scope", default="layer", choices=["layer", "global"])
+    pr.add_argument("--prune-begin-step", type=int, default=0)
+    pr.add_argument("--prune-end-step", type=int, default=None, help="default: 2/3 of --steps")
+    pr.add_argument("--prune-frequency", type=int, default=10, help="steps between mask updates")
     p.set_defaults(func=_train)
+
+    p = sub.add_parser("prune", help="one-shot magnitude pruning of a trained run",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--workdir", required=True, help="a run written by zoo train")
+    p.add_argument("--sparsity", type=float, required=True, help="fraction of kernel weights to zero")
+    p.add_argument("--scope", default="layer", choices=["layer", "global"])
+    p.add_argument("--step", type=int, default=None, help="checkpoint step (default: newest)")
+    p.add_argument("--out", default=None, help="write the pruned model as a run here")
+    p.set_defaults(func=_prune)
+
+    p = sub.add_parser("quantize", help="int8 post-training quantization of a trained run",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--workdir", required=True, help="a run written by zoo train")
+    p.add_argument("--step", type=int, default=None, help="checkpoint step (default: newest)")
+    p.add_argument("--qat-steps", type=int, default=0, help="also fine-tune this many steps with qwix QAT")
+    p.set_defaults(func=_quantize)
+
+    p = sub.add_parser("federated", help="FedAvg over simulated non-IID clients vs centralised training",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("model", help="model name (see `zoo list`)")
+    p.add_argument("--data", default="digits")
+    p.add_argument("--clients", type=int, default=10)
+    p.add_argument("--alpha", type=float, default=0.5, help="Dirichlet label skew (small = more skewed)")
+    p.add_argument("--fraction", type=float, default=0.5, help="clients sampled per round")
+    p.add_argument("--rounds", type=int, default=20)
+    p.add_argument("--local-epochs", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=0.05, help="clients' SGD learning rate")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-centralised", action="store_true", help="skip the centralised baseline")
+    p.set_defaults(func=_federated)
+
+    p = sub.add_parser("explain", help="saliency, integrated gradients and Grad-CAM figures of a trained run",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("model", help="the run's model name (checked against the checkpoint)")
+    p.add_argument("--workdir", required=True, help="a run written by zoo train")
+    p.add_argument("--input", default="test:0,1,2,3", help="test:I,J,... (test-set indices) or a .npy of inputs")
+    p.add_argument("--methods", default="saliency,integrated_gradients,grad_cam")
+    p.add_argument("--out", default=None, help="output directory (default WORKDIR/explain)")
+    p.set_defaults(func=_explain)
     return parser
 
 

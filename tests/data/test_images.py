@@ -11,7 +11,7 @@ import zoo
 from zoo.data import load_dataset, resolve_augment
 from zoo.data.images import (color_jitter, make_batch_transform, mixup, normalize, one_hot, parse_augment,
                              random_crop, random_flip, random_resized_crop)
-from zoo.train import cross_entropy_loss, train_step
+from zoo.train.steps import cross_entropy_loss, train_step, with_batch_transform
 from zoo.train.state import create_train_state
 
 X = np.random.default_rng(0).random((16, 6, 5, 2), dtype=np.float32)
@@ -105,7 +105,7 @@ def test_train_step_applies_the_transform_and_trains_on_soft_labels():
     data = load_dataset("digits", model.config)
     batch = {"x": data.x_train[:8], "y": data.y_train[:8]}
     transform = make_batch_transform(parse_augment("smooth:0.2"), 10)
-    _, metrics = jax.jit(lambda s, b: train_step(s, b, transform))(state, batch)
+    _, metrics = jax.jit(with_batch_transform(train_step, transform))(state, batch)
     logits = model.apply({"params": state.params}, batch["x"], train=False)
     expected = optax.softmax_cross_entropy(logits, one_hot(batch["y"], 10, 0.2)).mean()
     np.testing.assert_allclose(metrics["loss"], expected, rtol=1e-5)

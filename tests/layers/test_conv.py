@@ -178,3 +178,21 @@ def test_max_pool_bad_arguments():
         max_pool(jnp.ones((1, 8, 8, 1)), 3, strides=2, padding=2)
     with pytest.raises(ValueError, match="strides must be an int >= 1"):
         max_pool(jnp.ones((1, 8, 8, 1)), 3, strides=0)
+
+def test_jitted_conv_then_pool_gradient_matches_the_lax_reference():
+    """Regression: the pool's argmax was `x == max(x)`; with the conv fused into both sides
+    XLA rounded them differently and sent the gradient to wrong window positions."""
+    import flax.linen as nn
+
+    x = jax.random.normal(jax.random.key(0), (3, 28, 28, 1))
+    k = jax.random.normal(jax.random.key(1), (3, 3, 1, 32))
+
+    def ours(k, x):
+        return (max_pool(conv2d(x, k, impl="matmul"), 2) ** 2).sum()
+
+    def reference(k, x):
+        y = jax.lax.conv_general_dilated(x, k, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        return (nn.max_pool(y, (2, 2), (2, 2)) ** 2).sum()
+
+    expected = jax.grad(reference)(k, x)
+    chex.assert_trees_all_close(jax.jit(jax.grad(ours))(k, x), expected, rtol=1e-5, atol=1e-2)

@@ -317,14 +317,20 @@ def _max_pool(x, window: int):  # x [B, Ho*k, Wo*k, C]
 
 def _max_pool_fwd(x, window):
     xw = _pool_windows(x, window)  # [B, Ho, k, Wo, k, C]
-    y = xw.max(axis=(2, 4))
-    # window position of the first maximum, as int8: the only residual.
+    # window position of the first maximum, as int8: the only residual.  It comes from a
+    # running comparison of the window's values, not from `xw == max(xw)`: XLA fuses x's
+    # producer (the conv) into both sides and may round it differently in each, and a
+    # missed equality sent the gradient to the wrong element.
     idx_dtype = jnp.int8 if window * window <= 127 else jnp.int32
-    best = jnp.full(y.shape, window * window - 1, idx_dtype)
-    for pos in reversed(range(window * window - 1)):
+    running = xw[:, :, 0, :, 0, :]
+    best = jnp.zeros(running.shape, idx_dtype)
+    for pos in range(1, window * window):
         a, c = divmod(pos, window)
-        best = jnp.where(xw[:, :, a, :, c, :] == y, jnp.asarray(pos, idx_dtype), best)
-    return y, best
+        value = xw[:, :, a, :, c, :]
+        better = value > running
+        best = jnp.where(better, jnp.asarray(pos, idx_dtype), best)
+        running = jnp.maximum(value, running)
+    return xw.max(axis=(2, 4)), best
 
 
 def _max_pool_bwd(window, best, g):
@@ -346,14 +352,15 @@ def _max_pool_taps(x, window: int, stride: int):  # x [B, H, W, C], already padd
 def _max_pool_taps_fwd(x, window, stride):
     ho, wo = _out_size(x.shape[1], window, stride), _out_size(x.shape[2], window, stride)
     taps = [_window(x, i, j, ho, wo, (stride, stride)) for i, j in _offsets(window, window)]
-    y = taps[0]
-    for t in taps[1:]:
-        y = jnp.maximum(y, t)
+    # first maximum in scan order (as PyTorch and XLA) from a running comparison, not `tap == max`
+    # (see _max_pool_fwd: XLA may round a fused producer differently on the two sides)
     idx_dtype = jnp.int8 if len(taps) <= 127 else jnp.int32
-    best = jnp.full(y.shape, len(taps) - 1, idx_dtype)  # first maximum in scan order, as PyTorch and XLA
-    for pos in reversed(range(len(taps) - 1)):
-        best = jnp.where(taps[pos] == y, jnp.asarray(pos, idx_dtype), best)
-    return y, (best, x.shape)
+    running = taps[0]
+    best = jnp.zeros(running.shape, idx_dtype)
+    for pos in range(1, len(taps)):
+        best = jnp.where(taps[pos] > running, jnp.asarray(pos, idx_dtype), best)
+        running = jnp.maximum(taps[pos], running)
+    return running, (best, x.shape)
 
 
 def _max_pool_taps_bwd(window, stride, residuals, g):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from zoo.layers import axes
@@ -36,7 +37,9 @@ class Dense(nn.Module):
             "kernel", nn.with_logical_partitioning(self.kernel_init, tuple(self.logical_axes)),
             (x.shape[-1], self.features), self.param_dtype,
         )
-        y = x.astype(self.dtype) @ jnp.asarray(kernel, self.dtype)
+        # lax.dot_general (what `@` lowers to) so op-intercepting libraries (qwix quantization) see it
+        y = jax.lax.dot_general(x.astype(self.dtype), jnp.asarray(kernel, self.dtype),
+                                (((x.ndim - 1,), (0,)), ((), ())))
         if self.use_bias:
             bias = self.param(
                 "bias", nn.with_logical_partitioning(self.bias_init, (self.logical_axes[-1],)),

@@ -1,6 +1,7 @@
 """Training library: state, steps, optimizers, checkpoints, the loop, metrics."""
 
 from zoo.train.checkpoint import CheckpointError, Checkpointer
+from zoo.train.extension import Extension, extension_from_dict, register_extension
 from zoo.train.integrity import CheckpointWarning, NonFiniteError
 from zoo.train.loop import TrainConfig, evaluate, load_run, train_and_evaluate
 from zoo.train.metrics import MetricsLogger, plot_metrics, read_metrics
@@ -11,7 +12,8 @@ from zoo.train.steps import accuracy, cross_entropy_loss, eval_step, train_step
 from zoo.train.workdir import WorkdirBusyError, WorkdirError, WorkdirLock
 
 __all__ = [
-    "CheckpointError", "Checkpointer", "TrainConfig", "evaluate", "load_run", "train_and_evaluate", "MetricsLogger",
+    "CheckpointError", "Checkpointer", "Extension", "extension_from_dict", "register_extension", "TrainConfig",
+    "evaluate", "load_run", "train_and_evaluate", "MetricsLogger",
     "plot_metrics", "read_metrics", "OPTIMIZERS", "SCHEDULES", "OptimizerConfig", "make_optimizer",
     "make_schedule", "TrainState", "create_train_state", "accuracy", "cross_entropy_loss", "eval_step", "train_step",
     "CheckpointWarning", "NonFiniteError", "Preempted", "PreemptionGuard", "WorkdirBusyError", "WorkdirError",

@@ -63,6 +63,7 @@ class Checkpointer:
         )
         self._manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "meta"))
         self._pending: int | None = None  # step of an async save not yet known to have committed
+        self._closed = False
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
@@ -164,7 +165,14 @@ class Checkpointer:
             raise self._save_error(pending, e) from e
 
     def close(self) -> None:
-        self._manager.close()
+        """Waits for pending saves (CheckpointError if one failed) and releases orbax's threads; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.wait()
+        finally:
+            self._manager.close()
 
     def __enter__(self):
         return self

@@ -22,12 +22,13 @@ from zoo import registry
 from zoo.data import BatchSchedule, eval_batches, load_dataset, resolve_augment, train_batch
 from zoo.data.images import make_batch_transform, parse_augment
 from zoo.train.checkpoint import CheckpointError, Checkpointer
+from zoo.train.extension import Extension, extension_from_dict
 from zoo.train.integrity import NonFiniteMonitor, parse_nonfinite_policy, restore_newest_usable, with_finite_flag
 from zoo.train.metrics import MetricsLogger, plot_metrics
 from zoo.train.optim import OptimizerConfig, make_optimizer, make_schedule
 from zoo.train.preemption import Preempted, PreemptionGuard
 from zoo.train.state import TrainState, create_train_state, with_initial_params
-from zoo.train.steps import eval_step, train_step
+from zoo.train.steps import eval_step, train_step, with_batch_transform
 from zoo.train.workdir import WorkdirLock
 
 FORMAT_VERSION = 1
@@ -52,6 +53,10 @@ class TrainConfig:
       log_every: steps between train-metric rows.
       eval_batch_size: batch size of evaluation.
       async_checkpointing: write checkpoints in the background.
+      label_smoothing: train against smoothed one-hot targets (0 = off).
+      early_stopping_patience: stop once this many evaluations in a row (every
+        ``checkpoint_every`` steps) did not improve the best test accuracy (None = off).
+      extensions: training techniques (``zoo.train.Extension``: DP-SGD, pruning, ...).
       on_nonfinite: a NaN/Inf loss or gradient "stop"s the run (no checkpoint of it is
         written), or "skip"/"skip:N" skips such updates, stopping after N (10) in a row.
     """
@@ -71,6 +76,9 @@ class TrainConfig:
     log_every: int = 20
     eval_batch_size: int = 256
     async_checkpointing: bool = True
+    label_smoothing: float = 0.0
+    early_stopping_patience: int | None = None
+    extensions: tuple = ()
     on_nonfinite: str = "stop"
 
     def __post_init__(self):
@@ -87,10 +95,21 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         if self.dtype not in ("float32", "bfloat16", "float16"):
             raise ValueError(f"dtype must be 'float32', 'bfloat16' or 'float16', got {self.dtype!r}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
+        if self.early_stopping_patience is not None and not (
+                isinstance(self.early_stopping_patience, int) and self.early_stopping_patience > 0):
+            raise ValueError(f"early_stopping_patience must be a positive int or None, got "
+                             f"{self.early_stopping_patience!r}")
+        object.__setattr__(self, "extensions", tuple(self.extensions))
+        for ext in self.extensions:
+            if not isinstance(ext, Extension):
+                raise ValueError(f"extensions must be zoo.train.Extension instances, got {type(ext).__name__}")
         parse_nonfinite_policy(self.on_nonfinite)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(dataclasses.replace(self, extensions=())),
+                "extensions": [ext.to_dict() for ext in self.extensions]}
 
 
 def evaluate(eval_fn, state: TrainState, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict:
@@ -132,6 +151,12 @@ def _check_resumable(meta: dict, expected: dict, schedule: BatchSchedule, workdi
             f"work directory {workdir} was trained with other optimizer settings ({diff}){hint}; resuming would "
             "not continue the same training. Use the same settings or another --workdir"
         )
+    for key in ("label_smoothing", "early_stopping_patience", "extensions"):
+        if meta.get(key) != expected[key]:
+            raise CheckpointError(
+                f"work directory {workdir} was trained with {key}={meta.get(key)!r}, this run asks for "
+                f"{expected[key]!r}; use the same settings or another --workdir"
+            )
     try:
         schedule.check_position(meta.get("data_position", {}))
     except ValueError as e:
@@ -188,6 +213,14 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
     # constant schedule does not depend on it, so a larger --steps can continue training.
     horizon = total_steps if config.optimizer.schedule == "cosine" else None
     tx = make_optimizer(config.optimizer, total_steps)
+    step_fn = functools.partial(train_step, label_smoothing=config.label_smoothing)
+    for ext in config.extensions:
+        tx = ext.wrap_optimizer(tx, total_steps)
+        step_fn = ext.train_step(step_fn, label_smoothing=config.label_smoothing)
+    # on-device augmentation (crop / flip / mixup ...), if the spec has any; host-side shifts happen in train_batch
+    transform = make_batch_transform(parse_augment(augment), model.config.num_classes)
+    if transform is not None:
+        step_fn = with_batch_transform(step_fn, transform)
     lr_at = make_schedule(config.optimizer, total_steps)
     state = create_train_state(model, tx, config.seed)
     if initial_params is not None:
@@ -200,28 +233,33 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
         "data": config.data,
         "augment": augment,
         "optimizer": {**dataclasses.asdict(config.optimizer), "horizon": horizon},
+        "label_smoothing": config.label_smoothing,
+        "early_stopping_patience": config.early_stopping_patience,
+        "extensions": [ext.to_dict() for ext in config.extensions],
     }
     lock = resources.enter_context(WorkdirLock(workdir))  # everything above wrote nothing
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.keep_checkpoints,
                         best_metric="test_accuracy", async_save=config.async_checkpointing)
+    resources.callback(ckpt.close)  # also on errors: orbax's threads must not outlive the run
     start_step, previous, latest = 0, {}, None
+    early = {"best": None, "since_best": 0, "stopped_at": None}  # early stopping's progress (checkpointed)
     found = restore_newest_usable(ckpt, state.checkpoint_items(),
                                   lambda meta: _check_resumable(meta, expected_meta, schedule, workdir))
     if found is not None:
         latest, items, meta = found
         state = state.with_checkpoint_items(items)
         start_step, previous = int(state.step), meta.get("summary", {})
+        early = meta.get("early_stopping", early)
     lock.claim()
     guard = resources.enter_context(PreemptionGuard())
     nonfinite = NonFiniteMonitor(config.on_nonfinite)
 
     logger = MetricsLogger(workdir, resume_step=start_step)
-    # on-device augmentation (crop / flip / mixup ...), if the spec has any; host-side shifts happen in train_batch
-    transform = make_batch_transform(parse_augment(augment), model.config.num_classes)
-    step_fn = train_step if transform is None else functools.partial(train_step, transform=transform)
     train_fn = jax.jit(with_finite_flag(step_fn, skip_nonfinite=config.on_nonfinite != "stop"))
     eval_fn = jax.jit(eval_step)
     end_step = total_steps if stop_after is None else max(start_step, min(total_steps, stop_after))
+    if early["stopped_at"] is not None:
+        end_step = start_step
     num_new = end_step - start_step
 
     def checkpoint(step, state, test):
@@ -229,7 +267,7 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
         if test is not None:  # a save on preemption skips the evaluation
             summary.update(test_accuracy=test["accuracy"], test_loss=test["loss"])
         meta = {**expected_meta, "data_position": schedule.position(step), "train_config": config.to_dict(),
-                "summary": {**previous, **summary, **run_stats()}}
+                "summary": {**previous, **summary, **run_stats()}, "early_stopping": early}
         ckpt.save(step, state.checkpoint_items(), meta,
                   metrics=None if test is None else {"test_accuracy": test["accuracy"]})
 
@@ -284,6 +322,13 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
                 elif is_ckpt:
                     test = evaluate(eval_fn, state, dataset.x_test, dataset.y_test, config.eval_batch_size)
                     row.update(test_loss=test["loss"], test_accuracy=test["accuracy"])
+                    if config.early_stopping_patience:
+                        if early["best"] is None or test["accuracy"] > early["best"]:
+                            early = {**early, "best": test["accuracy"], "since_best": 0}
+                        else:
+                            early = {**early, "since_best": early["since_best"] + 1}
+                        if early["since_best"] >= config.early_stopping_patience:
+                            early["stopped_at"] = done
                     checkpoint(done, state, test)
                 logger.write(done, row)
                 if bar is not None:
@@ -293,7 +338,7 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
                 t_mark = time.perf_counter()
             if bar is not None:
                 bar.update(1)
-            if stop:
+            if stop or early["stopped_at"] is not None:
                 break
     finally:
         if bar is not None:
@@ -314,6 +359,10 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
     plot_path = os.path.join(workdir, "curves.png")
     plot_metrics(logger.path, plot_path, title=f"{config.model} on {config.data}")
     stats = run_stats() or {"train_samples_per_s": previous.get("train_samples_per_s")}
+    reports = {}
+    for ext in config.extensions:
+        reports.update(ext.report(state, steps=final_step, num_examples=dataset.x_train.shape[0],
+                                  batch_size=config.batch_size))
     return {
         "model": config.model,
         "data": config.data,
@@ -331,6 +380,8 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
         "metrics": logger.path,
         "tensorboard": logger.tensorboard_dir,
         "plot": plot_path,
+        "early_stopped_at": early["stopped_at"],
+        **reports,
     }
 
 
@@ -355,7 +406,10 @@ def load_run(workdir: str, step: int | None = None):
         meta = ckpt.read_meta(step)
         model = registry.create_model(meta["model"], **meta["model_config"])
         optimizer = {k: v for k, v in meta["optimizer"].items() if k != "horizon"}
-        tx = make_optimizer(OptimizerConfig(**optimizer), meta["optimizer"]["horizon"] or 1)
+        total_steps = meta["optimizer"]["horizon"] or 1
+        tx = make_optimizer(OptimizerConfig(**optimizer), total_steps)
+        for ext in map(extension_from_dict, meta.get("extensions", [])):
+            tx = ext.wrap_optimizer(tx, total_steps)
         state = create_train_state(model, tx, meta["train_config"]["seed"])
         state = state.with_checkpoint_items(ckpt.restore(step, state.checkpoint_items()))
     finally:

@@ -10,12 +10,23 @@ from zoo.train import tasks
 from zoo.train.state import TrainState
 
 
-def cross_entropy_loss(logits, labels):
-    """Mean softmax cross-entropy of ``[B, K]`` logits against ``[B]`` int labels (or ``[B, K]`` soft
-    targets, e.g. smoothed or mixed up), in float32."""
+def cross_entropy_loss(logits, labels, label_smoothing: float = 0.0):
+    """Mean softmax cross-entropy of ``[B, K]`` logits against ``[B]`` int labels, in float32.
+
+    ``labels`` may also be ``[B, K]`` soft targets (smoothed or mixed up by the image
+    pipeline, ``zoo.data.images``).  ``label_smoothing`` = s trains against
+    ``(1 - s) * targets + s / K`` (0: plain cross-entropy).
+    """
+    logits = logits.astype(jnp.float32)
     if labels.ndim == logits.ndim:
-        return optax.softmax_cross_entropy(logits.astype(jnp.float32), labels.astype(jnp.float32)).mean()
-    return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels).mean()
+        targets = labels.astype(jnp.float32)
+    elif not label_smoothing:
+        return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+    else:
+        targets = jax.nn.one_hot(labels, logits.shape[-1])
+    if label_smoothing:
+        targets = optax.smooth_labels(targets, label_smoothing)
+    return optax.softmax_cross_entropy(logits, targets).mean()
 
 
 def accuracy(logits, labels):
@@ -25,39 +36,60 @@ def accuracy(logits, labels):
     return jnp.mean(jnp.argmax(logits, -1) == labels)
 
 
-def train_step(state: TrainState, batch: dict, transform=None) -> tuple[TrainState, dict]:
-    """One optimizer step on ``batch = {"x": [B, ...], "y": [B]}`` (other tasks: see ``zoo.train.tasks``).
+def dropout_key(state: TrainState) -> jax.Array:
+    """The dropout key of the state's current step (restored exactly on resume)."""
+    return jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
 
-    Args:
-      state: the train state.
-      batch: inputs and int labels (or soft ``[B, K]`` targets).
-      transform: optional on-device augmentation ``transform(key, batch) -> batch``
-        (``zoo.data.images.make_batch_transform``); its key is derived from the
-        state's RNG and step, so a resumed run augments identically.
+
+def loss_fn(params, state: TrainState, batch: dict, key: jax.Array, label_smoothing: float = 0.0):
+    """Training loss of ``params`` on ``batch``; returns ``(loss, (logits, new_model_state))``.
+
+    ``label_smoothing`` applies to classification only (ValueError for other tasks).
+    """
+    mutable = list(state.model_state)
+    variables = {"params": params, **state.model_state}
+    out = state.apply_fn(variables, batch["x"], train=True, rngs={"dropout": key}, mutable=mutable or False,
+                         **tasks.model_kwargs(batch))
+    logits, new_model_state = out if mutable else (out, state.model_state)
+    if state.task != "classification":
+        if label_smoothing:
+            raise ValueError(f"label_smoothing is implemented for classification, not task {state.task!r}")
+        return tasks.loss(state.task, logits, batch["y"]), (logits, new_model_state)
+    return cross_entropy_loss(logits, batch["y"], label_smoothing), (logits, new_model_state)
+
+
+def batch_accuracy(state: TrainState, logits, labels):
+    """Accuracy of a training batch for the state's task."""
+    return accuracy(logits, labels) if state.task == "classification" else tasks.accuracy(state.task, logits, labels)
+
+
+def train_step(state: TrainState, batch: dict, *, label_smoothing: float = 0.0) -> tuple[TrainState, dict]:
+    """One optimizer step on ``batch = {"x": [B, ...], "y": [B]}`` (other tasks: see ``zoo.train.tasks``).
 
     Returns:
       the new state and ``{"loss", "accuracy", "grad_norm"}`` of this batch.
     """
-    dropout_key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
-    if transform is not None:
-        batch = transform(jax.random.fold_in(dropout_key, 0x5A), batch)
-    mutable = list(state.model_state)
-
-    def loss_fn(params):
-        variables = {"params": params, **state.model_state}
-        out = state.apply_fn(variables, batch["x"], train=True, rngs={"dropout": dropout_key},
-                             mutable=mutable or False, **tasks.model_kwargs(batch))
-        logits, new_model_state = out if mutable else (out, state.model_state)
-        if state.task != "classification":
-            return tasks.loss(state.task, logits, batch["y"]), (logits, new_model_state)
-        return cross_entropy_loss(logits, batch["y"]), (logits, new_model_state)
-
-    (loss, (logits, new_model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    (loss, (logits, new_model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params, state, batch, dropout_key(state), label_smoothing)
     new_state = state.apply_gradients(grads, model_state=dict(new_model_state))
-    acc = (accuracy(logits, batch["y"]) if state.task == "classification"
-           else tasks.accuracy(state.task, logits, batch["y"]))
-    metrics = {"loss": loss, "accuracy": acc, "grad_norm": optax.tree.norm(grads)}
+    metrics = {"loss": loss, "accuracy": batch_accuracy(state, logits, batch["y"]), "grad_norm": optax.tree.norm(grads)}
     return new_state, metrics
+
+
+def with_batch_transform(step_fn, transform):
+    """``step_fn(state, batch)`` with on-device augmentation applied to the batch first.
+
+    Args:
+      step_fn: a train step ``(state, batch) -> (state, metrics)`` (e.g. :func:`train_step`).
+      transform: ``transform(key, batch) -> batch`` (``zoo.data.images.make_batch_transform``).
+
+    The key is ``fold_in(dropout_key(state), 0x5A)``: a function of the state's RNG and
+    step only, so a resumed run augments exactly as an uninterrupted one.
+    """
+    def step(state, batch):
+        return step_fn(state, transform(jax.random.fold_in(dropout_key(state), 0x5A), batch))
+
+    return step
 
 
 def eval_step(state: TrainState, batch: dict) -> dict:
