@@ -250,7 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="model name (see `zoo list`)")
     p.add_argument("--data", default="digits",
                    help="dataset: digits (bundled real digits), synthetic, sentiment (shipped sentences, token "
-                        "models), sentiment:TOKENIZER_DIR, pydoc (byte-level text, GPT), imdb/sst2/wikitext (online)")
+                        "models), sentiment:TOKENIZER_DIR, pydoc (byte-level text, GPT), imdb/sst2/wikitext (online), "
+                        "cifar10 (needs tensorflow-datasets or datasets, online once)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, help="total optimizer steps (default 600 if --epochs is not given)")
     length.add_argument("--epochs", type=float, help="passes over the training set")
@@ -262,7 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--clip-norm", type=float, default=None, help="clip gradients to this global norm")
-    p.add_argument("--augment", default="auto", help="auto, none or shift:N")
+    p.add_argument("--augment", default="auto", help="auto, none, or comma-separated ops: shift:N, crop:N, "
+                   "rrc:S, flip, jitter:A, smooth:E, mixup:A (zoo.data.images)")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
                    help="compute dtype (parameters stay float32)")
     p.add_argument("--workdir", default=None, help="run directory (default runs/MODEL-DATA)")

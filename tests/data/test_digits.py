@@ -100,8 +100,8 @@ def test_augment_resolution():
     assert resolve_augment("auto", "sequence", "digits") == "shift:1"
     assert resolve_augment("auto", "vector", "digits") == "none"
     assert resolve_augment("auto", "image", "synthetic") == "none"
-    with pytest.raises(ValueError, match="augment must be 'auto', 'none' or 'shift:N'"):
-        resolve_augment("flip", "image", "digits")
+    with pytest.raises(ValueError, match="augment must be 'auto', 'none' or comma-separated operations shift:N"):
+        resolve_augment("spin", "image", "digits")
     with pytest.raises(ValueError, match="not layout 'vector'"):
         resolve_augment("shift:1", "vector", "digits")
 

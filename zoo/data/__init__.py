@@ -12,7 +12,7 @@ from zoo.data.pipeline import ArrayDataset, BatchSchedule, eval_batches, train_b
 from zoo.data.synthetic import make_synthetic
 from zoo.data.text import TEXT_DATASETS, load_text_dataset
 
-DATASETS = ("digits", "synthetic") + TEXT_DATASETS
+DATASETS = ("digits", "synthetic", "cifar10") + TEXT_DATASETS
 
 
 def load_dataset(name: str, model_config, *, seed: int = 0) -> ArrayDataset:
@@ -35,6 +35,14 @@ def load_dataset(name: str, model_config, *, seed: int = 0) -> ArrayDataset:
                             y_test, 10, layout)
     if name == "synthetic":
         return make_synthetic(shape, model_config.num_classes, layout, seed=seed)
+    if name == "cifar10":  # optional extra: tensorflow-datasets or Hugging Face datasets
+        from zoo.data.external import load_cifar10
+
+        return load_cifar10(model_config)
+    if name == "imagenet":
+        raise ValueError("imagenet does not fit the in-memory pipeline (ArrayDataset); zoo has no streaming ImageNet "
+                         "loader yet. Use cifar10, digits or synthetic, or feed your own batches to "
+                         "zoo.train.train_step")
     if name in TEXT_DATASETS or name.startswith("sentiment:"):
         return load_text_dataset(name, model_config, seed=seed)
     raise ValueError(f"unknown dataset {name!r}; available: {', '.join(DATASETS)}")

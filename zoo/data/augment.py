@@ -4,12 +4,16 @@ Specs: ``"none"``, or ``"shift:N"``: translate each example by up to ``N``
 pixels along its two leading axes (zero fill), for image inputs ``[H, W, C]``
 and for images served as row sequences ``[T, D]``.  ``"auto"`` picks
 ``shift:2`` for digit images, ``shift:1`` for digit row sequences and
-``none`` elsewhere.
+``none`` elsewhere.  Image models also take the on-device operations of
+``zoo.data.images`` (``crop:N``, ``rrc:S``, ``flip``, ``jitter:A``, ``smooth:E``,
+``mixup:A``), comma-separated; the host applies only ``shift``.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from zoo.data.images import parse_augment
 
 # datasets whose examples are images (in every layout they are served in)
 _IMAGE_DATASETS = ("digits",)
@@ -23,14 +27,13 @@ def resolve_augment(augment: str, layout: str, dataset: str) -> str:
         if dataset in _IMAGE_DATASETS and layout == "sequence":
             return "shift:1"
         return "none"
-    if augment == "none":
-        return augment
-    kind, _, amount = augment.partition(":")
-    if kind != "shift" or not amount.isdigit() or int(amount) < 1:
-        raise ValueError(f"augment must be 'auto', 'none' or 'shift:N' with N >= 1, got {augment!r}")
-    if layout not in ("image", "sequence"):
+    parsed = parse_augment(augment)
+    if parsed.shift and layout not in ("image", "sequence"):
         raise ValueError(f"shift augmentation needs image or row-sequence inputs, not layout {layout!r}")
-    return augment
+    if parsed.on_device and layout != "image":
+        raise ValueError(f"augment {augment!r}: crop, rrc, flip, jitter, smooth and mixup need image inputs, "
+                         f"not layout {layout!r}")
+    return parsed.to_spec()
 
 
 def random_shift(x: np.ndarray, rng: np.random.Generator, max_shift: int, *, rows: np.ndarray | None = None,
@@ -58,11 +61,11 @@ def random_shift(x: np.ndarray, rng: np.random.Generator, max_shift: int, *, row
 
 def augment_batch(x: np.ndarray, augment: str, *, seed: int, step: int, rows: np.ndarray | None = None,
                   batch_size: int | None = None) -> np.ndarray:
-    """Applies a resolved ``augment`` spec to a training batch, drawing randomness from ``(seed, step)``.
+    """Applies the host part (``shift``) of a resolved ``augment`` spec, drawing randomness from ``(seed, step)``.
 
     ``rows`` / ``batch_size``: ``x`` is only these rows of the batch (see :func:`random_shift`).
     """
-    if augment == "none":
+    shift = parse_augment(augment).shift
+    if not shift:
         return x
-    return random_shift(x, np.random.default_rng([seed, step, 0x5A]), int(augment.partition(":")[2]), rows=rows,
-                        batch_size=batch_size)
+    return random_shift(x, np.random.default_rng([seed, step, 0x5A]), shift, rows=rows, batch_size=batch_size)

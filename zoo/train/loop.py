@@ -20,6 +20,7 @@ import numpy as np
 
 from zoo import registry
 from zoo.data import BatchSchedule, eval_batches, load_dataset, resolve_augment, train_batch
+from zoo.data.images import make_batch_transform, parse_augment
 from zoo.parallel import ParallelConfig, format_replicated, make_strategy
 from zoo.train.checkpoint import CheckpointError, Checkpointer
 from zoo.train.extension import Extension, extension_from_dict
@@ -28,7 +29,7 @@ from zoo.train.metrics import MetricsLogger, plot_metrics
 from zoo.train.optim import OptimizerConfig, make_optimizer, make_schedule
 from zoo.train.preemption import Preempted, PreemptionGuard
 from zoo.train.state import TrainState, create_train_state, with_initial_params
-from zoo.train.steps import eval_step, train_step
+from zoo.train.steps import eval_step, train_step, with_batch_transform
 from zoo.train.workdir import WorkdirLock
 
 FORMAT_VERSION = 1
@@ -242,6 +243,10 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
     for ext in config.extensions:
         tx = ext.wrap_optimizer(tx, total_steps)
         step_fn = ext.train_step(step_fn, label_smoothing=config.label_smoothing)
+    # on-device augmentation (crop / flip / mixup ...), if the spec has any; host-side shifts happen in train_batch
+    transform = make_batch_transform(parse_augment(augment), model.config.num_classes)
+    if transform is not None:
+        step_fn = with_batch_transform(step_fn, transform)
     lr_at = make_schedule(config.optimizer, total_steps)
     strategy = make_run_strategy(config.parallel, model, tx, config.seed, config.batch_size,
                                  step_fn=with_finite_flag(step_fn, skip_nonfinite=config.on_nonfinite != "stop"))

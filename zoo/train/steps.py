@@ -13,17 +13,26 @@ from zoo.train.state import TrainState
 def cross_entropy_loss(logits, labels, label_smoothing: float = 0.0):
     """Mean softmax cross-entropy of ``[B, K]`` logits against ``[B]`` int labels, in float32.
 
-    ``label_smoothing`` = s trains against ``(1 - s) * one_hot + s / K`` (0: plain cross-entropy).
+    ``labels`` may also be ``[B, K]`` soft targets (smoothed or mixed up by the image
+    pipeline, ``zoo.data.images``).  ``label_smoothing`` = s trains against
+    ``(1 - s) * targets + s / K`` (0: plain cross-entropy).
     """
     logits = logits.astype(jnp.float32)
-    if not label_smoothing:
+    if labels.ndim == logits.ndim:
+        targets = labels.astype(jnp.float32)
+    elif not label_smoothing:
         return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-    targets = optax.smooth_labels(jax.nn.one_hot(labels, logits.shape[-1]), label_smoothing)
+    else:
+        targets = jax.nn.one_hot(labels, logits.shape[-1])
+    if label_smoothing:
+        targets = optax.smooth_labels(targets, label_smoothing)
     return optax.softmax_cross_entropy(logits, targets).mean()
 
 
 def accuracy(logits, labels):
-    """Fraction of ``[B]`` labels equal to the argmax of ``[B, K]`` logits."""
+    """Fraction of ``[B]`` labels (or argmax of ``[B, K]`` soft targets) equal to the argmax of ``[B, K]`` logits."""
+    if labels.ndim == logits.ndim:
+        labels = jnp.argmax(labels, -1)
     return jnp.mean(jnp.argmax(logits, -1) == labels)
 
 
@@ -77,6 +86,22 @@ def train_step(state: TrainState, batch: dict, *, label_smoothing: float = 0.0,
     new_state = state.apply_gradients(grads, model_state=dict(new_model_state))
     metrics = {"loss": loss, "accuracy": acc, "grad_norm": optax.tree.norm(grads)}
     return new_state, metrics
+
+
+def with_batch_transform(step_fn, transform):
+    """``step_fn(state, batch)`` with on-device augmentation applied to the batch first.
+
+    Args:
+      step_fn: a train step ``(state, batch) -> (state, metrics)`` (e.g. :func:`train_step`).
+      transform: ``transform(key, batch) -> batch`` (``zoo.data.images.make_batch_transform``).
+
+    The key is ``fold_in(dropout_key(state), 0x5A)``: a function of the state's RNG and
+    step only, so a resumed run augments exactly as an uninterrupted one.
+    """
+    def step(state, batch):
+        return step_fn(state, transform(jax.random.fold_in(dropout_key(state), 0x5A), batch))
+
+    return step
 
 
 def eval_step(state: TrainState, batch: dict) -> dict:
