@@ -307,6 +307,9 @@ def torch_measure(key: str, args) -> dict:
 def worker(framework: str, args) -> int:
     """Measures ``args.models`` with one framework, printing one JSON line per model on stdout."""
     measure_one = zoo_measure if framework == "zoo" else torch_measure
+    if framework == "zoo" and args.compilation_cache:
+        jax.config.update("jax_compilation_cache_dir", args.compilation_cache)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     for key in args.models:
         try:
             row = {"key": key, **measure_one(key, args)}
@@ -326,6 +329,8 @@ def run_worker(framework: str, args) -> list[dict]:
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", framework, "--models", *args.models,
            "--steps", str(args.steps), "--warmup", str(args.warmup), "--chunk", str(args.chunk),
            "--torch-compile", args.torch_compile] + (["--small"] if args.small else [])
+    if args.compilation_cache:
+        cmd += ["--compilation-cache", args.compilation_cache]
     out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
     rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     if out.returncode != 0:
@@ -391,6 +396,8 @@ def main(argv=None) -> int:
     parser.add_argument("--torch-compile", default="auto", choices=["auto", "on", "off"],
                         help="torch.compile the peer (auto: on CUDA only)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch peer")
+    parser.add_argument("--compilation-cache", metavar="DIR",
+                        help="JAX persistent compilation cache directory (a second run then compiles from it)")
     parser.add_argument("--write", metavar="FILE", help="also write the tables to this markdown file")
     parser.add_argument("--worker", choices=["zoo", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
