@@ -74,7 +74,7 @@ class ApplyEveryModel(chex.TestCase):
         variables = zoo.init_variables(model, jax.random.key(0))
         x = zoo.random_input(model.config, jax.random.key(1), 3)
         logits = self.variant(lambda v, x: model.apply(v, x, train=False))(variables, x)
-        chex.assert_shape(logits, (3, model.config.num_classes))
+        chex.assert_shape(logits, zoo.registry.output_shape(model.config, 3))
         chex.assert_tree_all_finite(logits)
         # both variants compute the same function
         chex.assert_trees_all_close(logits, model.apply(variables, x, train=False), atol=1e-5, rtol=1e-5)
@@ -89,13 +89,13 @@ class TestEveryModel:
         variables = zoo.init_variables(model, jax.random.key(0))
         x = zoo.random_input(model.config, jax.random.key(4), 2)
         out = model.apply(variables, x, train=True, rngs={"dropout": jax.random.key(3)})
-        chex.assert_shape(out, (2, model.config.num_classes))
+        chex.assert_shape(out, zoo.registry.output_shape(model.config, 2))
 
     def test_one_training_step_changes_params_and_lowers_loss_on_the_batch(self, name):
         model = zoo.create_model(name)
         state = create_train_state(model, optax.adam(1e-3), seed=0)
         batch = {"x": np.asarray(zoo.random_input(model.config, jax.random.key(2), 8)),
-                 "y": np.arange(8, dtype=np.int32) % model.config.num_classes}
+                 "y": np.asarray(zoo.registry.random_target(model.config, jax.random.key(5), 8))}
         step = jax.jit(train_step)
         new_state, metrics = step(state, batch)
         assert int(new_state.step) == 1
@@ -135,7 +135,7 @@ def test_pre_logits_are_available_for_probing(name):
     x = zoo.random_input(model.config, jax.random.key(4), 2)
     logits, state = model.apply(variables, x, mutable=["intermediates"])
     (features,) = state["intermediates"]["pre_logits"]
-    chex.assert_rank(features, 2)
+    chex.assert_rank(features, logits.ndim)  # [B, D] for [B, K] logits, [B, T, D] for per-token logits
     # the head is a linear map of the probed features
-    head = variables["params"]["head"]
-    chex.assert_trees_all_close(features @ head["kernel"] + head["bias"], logits, atol=1e-5)
+    kernel, bias = zoo.registry.head_linear(model, variables["params"])
+    chex.assert_trees_all_close(features @ kernel + bias, logits, atol=1e-5)

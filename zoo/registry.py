@@ -25,6 +25,15 @@ import numpy as np
 # tokens: int32 token ids [B, T] (the config also has ``vocab_size``).
 LAYOUTS = ("image", "sequence", "vector", "tokens")
 
+# What a model's output means, and so which loss / metrics train on it (``config.task``;
+# configs without the field are "classification"):
+#   classification        [B, K] logits, labels [B]
+#   token_classification  [B, T, K] logits, labels [B, T] (IGNORE_INDEX = no label)
+#   question_answering    [B, T, 2] start / end logits, labels [B, 2] (start, end positions)
+#   causal_lm             [B, T, V] next-token logits, labels [B, T] (the inputs shifted by one)
+TASKS = ("classification", "token_classification", "question_answering", "causal_lm")
+IGNORE_INDEX = -100  # token label that takes no part in loss or metrics
+
 # Registry-wide conformance tests build and train every model at most this large
 # (the full-size variants share their code with a tiny one that is tested).
 CONFORMANCE_MAX_PARAMS = 3_000_000
@@ -130,6 +139,45 @@ def random_input(config: Any, key: jax.Array, batch_size: int = 1) -> jax.Array:
     return jax.random.uniform(key, shape, jnp.float32)
 
 
+def task_of(config: Any) -> str:
+    """The task of a model config (one of ``TASKS``; ``"classification"`` when the config has no ``task``)."""
+    task = getattr(config, "task", "classification")
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    return task
+
+
+def output_shape(config: Any, batch_size: int = 1) -> tuple[int, ...]:
+    """Shape of the model's output on ``[batch_size, *input_shape]`` inputs (see ``TASKS``)."""
+    task = task_of(config)
+    if task == "classification":
+        return (batch_size, config.num_classes)
+    length = config.input_shape[0]
+    return (batch_size, length, 2 if task == "question_answering" else config.num_classes)
+
+
+def random_target(config: Any, key: jax.Array, batch_size: int = 1) -> jax.Array:
+    """Valid random labels for the model's task (``[B]``, ``[B, T]`` or ``[B, 2]`` int32)."""
+    task = task_of(config)
+    if task == "classification":
+        return jax.random.randint(key, (batch_size,), 0, config.num_classes, jnp.int32)
+    length = config.input_shape[0]
+    if task == "question_answering":
+        return jnp.sort(jax.random.randint(key, (batch_size, 2), 0, length, jnp.int32), axis=-1)
+    return jax.random.randint(key, (batch_size, length), 0, config.num_classes, jnp.int32)
+
+
+def head_linear(model: nn.Module, params: dict) -> tuple[jax.Array, jax.Array]:
+    """``(kernel [D, K], bias [K])`` of the linear map from the sown ``pre_logits`` to the logits.
+
+    A model class may define ``head_linear(params)`` (e.g. tied embeddings);
+    otherwise it is the ``head`` Dense layer.
+    """
+    if hasattr(type(model), "head_linear"):
+        return type(model).head_linear(params)
+    return params["head"]["kernel"], params["head"]["bias"]
+
+
 def init_variables(model: nn.Module, rng: jax.Array, batch_size: int = 1) -> dict:
     """Initialises ``model`` on an example input; returns unboxed variables (without sown intermediates)."""
     variables = model.init({"params": rng, "dropout": rng}, example_input(model.config, batch_size), train=False)
@@ -159,5 +207,5 @@ def config_to_dict(config: Any) -> dict:
 __all__ = [
     "ModelSpec", "register_model", "list_models", "get_spec", "get_config", "create_model",
     "example_input", "random_input", "init_variables", "param_count", "config_to_dict", "LAYOUTS",
-    "CONFORMANCE_MAX_PARAMS",
+    "CONFORMANCE_MAX_PARAMS", "TASKS", "IGNORE_INDEX", "task_of", "output_shape", "random_target", "head_linear",
 ]

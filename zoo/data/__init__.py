@@ -10,8 +10,9 @@ from zoo.data.augment import augment_batch, random_shift, resolve_augment
 from zoo.data.digits import load_digits_arrays, to_layout
 from zoo.data.pipeline import ArrayDataset, BatchSchedule, eval_batches, train_batch
 from zoo.data.synthetic import make_synthetic
+from zoo.data.text import TEXT_DATASETS, load_text_dataset
 
-DATASETS = ("digits", "synthetic")
+DATASETS = ("digits", "synthetic") + TEXT_DATASETS
 
 
 def load_dataset(name: str, model_config, *, seed: int = 0) -> ArrayDataset:
@@ -34,6 +35,8 @@ def load_dataset(name: str, model_config, *, seed: int = 0) -> ArrayDataset:
                             y_test, 10, layout)
     if name == "synthetic":
         return make_synthetic(shape, model_config.num_classes, layout, seed=seed)
+    if name in TEXT_DATASETS or name.startswith("sentiment:"):
+        return load_text_dataset(name, model_config, seed=seed)
     raise ValueError(f"unknown dataset {name!r}; available: {', '.join(DATASETS)}")
 
 

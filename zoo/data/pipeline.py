@@ -103,6 +103,6 @@ def eval_batches(x: np.ndarray, y: np.ndarray, batch_size: int):
         if real < batch_size:
             pad = batch_size - real
             xb = np.concatenate([xb, np.zeros((pad, *xb.shape[1:]), xb.dtype)])
-            yb = np.concatenate([yb, np.zeros((pad,), yb.dtype)])
+            yb = np.concatenate([yb, np.zeros((pad, *yb.shape[1:]), yb.dtype)])
             mask[real:] = 0
         yield {"x": xb, "y": yb, "mask": mask}

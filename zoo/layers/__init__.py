@@ -1,12 +1,17 @@
 """Shared building blocks for zoo models."""
 
 from zoo.layers import axes
-from zoo.layers.checks import canonical_dtype, check_input, check_positive_ints, check_rate, normalize_config
+from zoo.layers.checks import canonical_dtype, check_input, check_tokens, check_positive_ints, check_rate, normalize_config
 from zoo.layers.conv import CONV_IMPLS, Conv2D, conv2d, max_pool
 from zoo.layers.linear import Dense
 from zoo.layers.recurrent import LSTM
+from zoo.layers.attention import (ATTENTION_IMPLS, MultiHeadAttention, causal_mask, combine_masks,
+                                  dot_product_attention, padding_mask)
+from zoo.layers.transformer import ACTIVATIONS, Embed, FeedForward, LayerNorm, TransformerBlock, activation_fn
 
 __all__ = [
-    "axes", "canonical_dtype", "check_input", "check_positive_ints", "check_rate", "normalize_config", "CONV_IMPLS", "Conv2D", "conv2d", "max_pool",
+    "axes", "canonical_dtype", "check_input", "check_tokens", "check_positive_ints", "check_rate", "normalize_config", "CONV_IMPLS", "Conv2D", "conv2d", "max_pool",
     "Dense", "LSTM",
+    "ATTENTION_IMPLS", "MultiHeadAttention", "causal_mask", "combine_masks", "dot_product_attention", "padding_mask",
+    "ACTIVATIONS", "Embed", "FeedForward", "LayerNorm", "TransformerBlock", "activation_fn",
 ]

@@ -16,8 +16,12 @@ CONV_WINDOW = "conv_window"  # kernel height / width
 CONV_IN = "conv_in"
 CONV_OUT = "conv_out"
 GATES = "gates"  # fused LSTM gate dimension (4 * hidden)
+HEADS = "heads"  # attention heads
+KV = "kv"  # per-head query / key / value features
+VOCAB = "vocab"  # rows of a token embedding table (and the LM output)
+POSITIONS = "positions"  # rows of a learned position / token-type embedding table
 
 __all__ = [
     "BATCH", "LENGTH", "HEIGHT", "WIDTH", "EMBED", "MLP", "CLASSES",
-    "CONV_WINDOW", "CONV_IN", "CONV_OUT", "GATES",
+    "CONV_WINDOW", "CONV_IN", "CONV_OUT", "GATES", "HEADS", "KV", "VOCAB", "POSITIONS",
 ]

@@ -73,3 +73,16 @@ def normalize_config(config, *, tuple_fields: Sequence[str] = ()) -> None:
     for name in ("dtype", "param_dtype"):
         object.__setattr__(config, name, canonical_dtype(getattr(config, name), field=f"{type(config).__name__}.{name}"))
     check_positive_ints(config, "input_shape", "num_classes")
+
+
+def check_tokens(x, max_length: int, *, model: str) -> None:
+    """Raises ValueError unless ``x`` is integer token ids ``[B, T]`` with ``1 <= T <= max_length``."""
+    shape = tuple(np.shape(x))
+    if len(shape) != 2:
+        raise ValueError(f"{model} expects input of rank 2 [B, T] (int token ids, T <= {max_length}), "
+                         f"got rank {len(shape)} with shape {shape}")
+    if not 1 <= shape[1] <= max_length:
+        raise ValueError(f"{model} expects input [B, T] with 1 <= T <= {max_length} (its input_shape), "
+                         f"got shape {shape}")
+    if not jnp.issubdtype(jnp.result_type(x), jnp.integer):
+        raise ValueError(f"{model} expects integer token ids, got dtype {jnp.result_type(x)}")

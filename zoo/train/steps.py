@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from zoo.train import tasks
 from zoo.train.state import TrainState
 
 
@@ -20,7 +21,7 @@ def accuracy(logits, labels):
 
 
 def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
-    """One optimizer step on ``batch = {"x": [B, ...], "y": [B]}``.
+    """One optimizer step on ``batch = {"x": [B, ...], "y": [B]}`` (other tasks: see ``zoo.train.tasks``).
 
     Returns:
       the new state and ``{"loss", "accuracy", "grad_norm"}`` of this batch.
@@ -31,20 +32,27 @@ def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
     def loss_fn(params):
         variables = {"params": params, **state.model_state}
         out = state.apply_fn(variables, batch["x"], train=True, rngs={"dropout": dropout_key},
-                             mutable=mutable or False)
+                             mutable=mutable or False, **tasks.model_kwargs(batch))
         logits, new_model_state = out if mutable else (out, state.model_state)
+        if state.task != "classification":
+            return tasks.loss(state.task, logits, batch["y"]), (logits, new_model_state)
         return cross_entropy_loss(logits, batch["y"]), (logits, new_model_state)
 
     (loss, (logits, new_model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     new_state = state.apply_gradients(grads, model_state=dict(new_model_state))
-    metrics = {"loss": loss, "accuracy": accuracy(logits, batch["y"]), "grad_norm": optax.tree.norm(grads)}
+    acc = (accuracy(logits, batch["y"]) if state.task == "classification"
+           else tasks.accuracy(state.task, logits, batch["y"]))
+    metrics = {"loss": loss, "accuracy": acc, "grad_norm": optax.tree.norm(grads)}
     return new_state, metrics
 
 
 def eval_step(state: TrainState, batch: dict) -> dict:
     """Sums over ``batch = {"x", "y", "mask"}``: ``loss_sum``, ``correct`` and ``count`` of real examples."""
-    logits = state.apply_fn({"params": state.params, **state.model_state}, batch["x"], train=False)
+    logits = state.apply_fn({"params": state.params, **state.model_state}, batch["x"], train=False,
+                            **tasks.model_kwargs(batch))
     mask = batch["mask"]
+    if state.task != "classification":
+        return tasks.eval_sums(state.task, logits, batch["y"], mask)
     losses = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), batch["y"])
     correct = (jnp.argmax(logits, -1) == batch["y"]).astype(jnp.float32)
     return {"loss_sum": jnp.sum(losses * mask), "correct": jnp.sum(correct * mask), "count": jnp.sum(mask)}
