@@ -40,12 +40,27 @@ import sys
 import time
 from typing import Callable
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import importlib.util  # noqa: E402
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+# benchmarks/transformers.py is named like the package: keep this directory off the import path.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
+
+def _sibling(name: str):
+    """Imports ``benchmarks/<name>.py`` by path."""
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}", os.path.join(_HERE, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from flops import jaxpr_flops, peak_flops, transformer_train_flops  # noqa: E402
+_flops = _sibling("flops")
+jaxpr_flops, peak_flops, transformer_train_flops = (_flops.jaxpr_flops, _flops.peak_flops,
+                                                    _flops.transformer_train_flops)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -417,8 +432,7 @@ def main(argv=None) -> int:
     print(f"\n{env['device']}: bf16 peak {'%.0f TFLOP/s' % (peak / 1e12) if peak else 'unknown'}; {env['versions']}\n")
     print(text)
     if args.write and rows:
-        from seed_models import write_block
-
+        write_block = _sibling("seed_models").write_block
         cmd = "python benchmarks/gpu.py " + " ".join(sys.argv[1:] if argv is None else argv)
         block = (f"{BEGIN}\n## Flagship models on one accelerator: bf16 train step, zoo vs compiled PyTorch\n\n"
                  f"Measured {datetime.date.today().isoformat()} on {env['device']}; {env['versions']}.\n\n"
