@@ -441,7 +441,7 @@ def main(argv=None) -> int:
                  "zoo memory is the compiled step's arguments + outputs + temporaries (XLA memory analysis); "
                  "PyTorch memory is torch.cuda.max_memory_allocated.\n\n"
                  f"{text}\n{END}")
-        write_block(args.write, block)
+        write_block(args.write, block, BEGIN, END)
         print(f"wrote {args.write}")
     return 0 if all("error" not in r["zoo"] for r in rows) else 1
 

@@ -134,11 +134,11 @@ def torch_runner(name, x, y):
 BEGIN, END = "<!-- seed_models.py: begin -->", "<!-- seed_models.py: end -->"
 
 
-def write_block(path: str, block: str) -> None:
-    """Replaces this script's block in ``path`` (kept text around it), or creates the file."""
+def write_block(path: str, block: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replaces the block between ``begin`` and ``end`` in ``path`` (kept text around it), or appends it."""
     text = open(path).read() if os.path.exists(path) else "# Benchmarks\n\n"
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+    if begin in text and end in text:
+        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     with open(path, "w") as f:
