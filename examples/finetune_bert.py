@@ -58,11 +58,11 @@ def main():
 
     model, state, _ = load_run(args.workdir)
     dataset = load_dataset(data, model.config)
-    logits = jax.jit(lambda p, x: model.apply({"params": p}, x))(state.params, dataset.x_test[:6])
+    logits = jax.jit(lambda p, x: model.apply({"params": p}, x))(state.params, dataset.test["inputs"][:6])
     from zoo.data.text import load_sentiment_texts
     if data.startswith("sentiment"):
         texts = load_sentiment_texts()[2][:6]
-        for text, label, probs in zip(texts, dataset.y_test[:6], jax.nn.softmax(logits)):
+        for text, label, probs in zip(texts, dataset.test["label"][:6], jax.nn.softmax(logits)):
             print(f"  {'pos' if label else 'neg'} -> P(pos)={float(probs[1]):.2f}  {text}")
     print(f"checkpoints: {summary['checkpoint_dir']}")
     return np.asarray(summary["test_accuracy"])

@@ -95,14 +95,14 @@ def main():
     step_fn = jax.jit(with_batch_transform(train_step, transform) if transform else train_step)
     eval_fn = jax.jit(eval_step)
 
-    before = evaluate(eval_fn, state, x_test, y_test, 64)
+    before = evaluate(eval_fn, state, {"inputs": x_test, "label": y_test}, 64)
     schedule = BatchSchedule(len(x_train), args.batch_size, args.seed)
     for step in (bar := tqdm(range(args.steps), desc="fine-tune")):
         idx = schedule.indices(step)
-        state, metrics = step_fn(state, {"x": x_train[idx], "y": y_train[idx]})
+        state, metrics = step_fn(state, {"inputs": x_train[idx], "label": y_train[idx]})
         if step % 10 == 0:
             bar.set_postfix(loss=f"{float(metrics['loss']):.4f}")
-    after = evaluate(eval_fn, state, x_test, y_test, 64)
+    after = evaluate(eval_fn, state, {"inputs": x_test, "label": y_test}, 64)
     print(f"test accuracy {after['accuracy']:.4f} (new head before fine-tuning: {before['accuracy']:.4f})")
 
     with Checkpointer(os.path.join(args.workdir, "checkpoints"), best_metric=None, async_save=False) as ckpt:

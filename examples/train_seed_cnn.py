@@ -30,7 +30,7 @@ def main():
 
     model = zoo.create_model("seed_cnn")  # a flax.linen.Module, 225,034 parameters
     data = load_dataset("digits", model.config)  # [N, 28, 28, 1] images
-    schedule = BatchSchedule(len(data.x_train), args.batch_size, args.seed)
+    schedule = BatchSchedule(data.num_train, args.batch_size, args.seed)
     tx = make_optimizer(OptimizerConfig(name="adam", learning_rate=args.lr), args.steps)
     state = create_train_state(model, tx, seed=args.seed)
     step_fn, eval_fn = jax.jit(train_step), jax.jit(eval_step)
@@ -40,10 +40,10 @@ def main():
         if step % 20 == 0:
             bar.set_postfix(loss=f"{float(metrics['loss']):.4f}")
 
-    test = evaluate(eval_fn, state, data.x_test, data.y_test, batch_size=256)
+    test = evaluate(eval_fn, state, data.test, batch_size=256)
     print(f"test accuracy {test['accuracy']:.4f}  test loss {test['loss']:.4f}")
-    probs = jax.nn.softmax(model.apply({"params": state.params}, data.x_test[:5], train=False))
-    print("first test digits:", data.y_test[:5].tolist(), "predicted:", np.argmax(probs, -1).tolist())
+    probs = jax.nn.softmax(model.apply({"params": state.params}, data.test["inputs"][:5], train=False))
+    print("first test digits:", data.test["label"][:5].tolist(), "predicted:", np.argmax(probs, -1).tolist())
 
     with Checkpointer(os.path.join(args.workdir, "checkpoints"), best_metric=None, async_save=False) as ckpt:
         ckpt.save(args.steps, state.checkpoint_items(), {"model": "seed_cnn", "test": test})

@@ -42,11 +42,11 @@ def _list(args) -> int:
     from zoo import registry
 
     names = registry.list_models(args.pattern)
-    rows = [("name", "params", "input", "layout", "description")]
+    rows = [("name", "params", "input", "layout", "task", "description")]
     for name in names:
         spec = registry.get_spec(name)
         rows.append((name, f"{registry.param_count(name):,}", "x".join(map(str, spec.config.input_shape)),
-                     spec.config.layout, spec.description))
+                     spec.config.layout, registry.task_name(spec.config), spec.description))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
@@ -128,8 +128,10 @@ def _train(args) -> int:
     workdir = args.workdir or f"runs/{args.model}-{args.data}"
     summary = train_and_evaluate(config, workdir, progress=not args.no_progress)
     ran = f"{summary['new_steps']} new steps" if summary["resumed_from"] is not None else "trained"
-    print(f"{summary['model']} on {summary['data']}: step {summary['steps']} ({ran}), "
-          f"test accuracy {summary['test_accuracy']:.4f}\n"
+    tests = ", ".join(f"{k[5:].replace('_', ' ')} {v:.4f}" for k, v in summary.items()
+                      if k.startswith("test_") and isinstance(v, float))
+    print(f"{summary['model']} on {summary['data']} ({summary['task']}): step {summary['steps']} ({ran}), "
+          f"test {tests}\n"
           f"  checkpoints  {summary['checkpoint_dir']}\n  metrics      {summary['metrics']}\n"
           f"  tensorboard  {summary['tensorboard']}\n  plot         {summary['plot']}", file=sys.stderr)
     if "dp_epsilon_pld" in summary:
@@ -264,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--clip-norm", type=float, default=None, help="clip gradients to this global norm")
     p.add_argument("--augment", default="auto", help="auto, none, or comma-separated ops: shift:N, crop:N, "
-                   "rrc:S, flip, jitter:A, smooth:E, mixup:A (zoo.data.images)")
+                   "rrc:S, flip, jitter:A, mixup:A (zoo.data.images)")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
                    help="compute dtype (parameters stay float32)")
     p.add_argument("--workdir", default=None, help="run directory (default runs/MODEL-DATA)")
@@ -278,11 +280,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--dry-run", action="store_true", help="print the memory per device (as `zoo plan`), train nothing")
     _add_parallel_args(p)
-    reg = p.add_argument_group("regularisation (seed §8)")
+    reg = p.add_argument_group("regularisation")
     reg.add_argument("--dropout", type=float, default=None, help="override the model's dropout_rate")
-    reg.add_argument("--label-smoothing", type=float, default=0.0)
+    reg.add_argument("--label-smoothing", type=float, default=0.0,
+                     help="train classification against (1 - E) * one-hot + E / K targets (mixup's too)")
     reg.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE",
-                     help="stop after this many evaluations without a better test accuracy")
+                     help="stop after this many evaluations without a better best metric of the task "
+                          "(test accuracy; perplexity for language models)")
     dp = p.add_argument_group("differential privacy (DP-SGD)")
     dp.add_argument("--dp-noise", type=float, default=None, help="noise multiplier sigma; turns DP-SGD on")
     dp.add_argument("--dp-clip", type=float, default=1.0, help="per-example gradient L2 bound")

@@ -1,19 +1,21 @@
-"""Model registry: name -> (module class, default config).
+"""Model registry: name -> (module class, default config, task name).
 
 ``create_model(name, **overrides)`` returns a ``flax.linen.Module`` built from
 the registered default config with ``overrides`` applied (and validated by the
 config's ``__post_init__``); ``list_models(pattern)`` lists names.
 
 Every registered config is a frozen, keyword-only dataclass with at least
-``input_shape`` (per-example shape, no batch dim), ``layout`` (``"image"``,
-``"sequence"`` or ``"vector"``: what a dataset must serve), ``num_classes``,
-``dtype`` and ``param_dtype``.
+``input_shape`` (per-example shape of the main input, no batch dim), ``layout``
+(``LAYOUTS``), ``dtype`` and ``param_dtype``.  The task (``zoo.tasks``) is recorded
+by name; the registry knows nothing of what a task does.  A config with a ``task``
+field (BERT's heads) picks its task itself.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
 from typing import Any
 
 import flax.linen as nn
@@ -22,17 +24,9 @@ import jax.numpy as jnp
 import numpy as np
 
 # image: float [B, H, W, C]; sequence: float [B, T, D]; vector: float [B, D];
-# tokens: int32 token ids [B, T] (the config also has ``vocab_size``).
+# tokens: int32 token ids [B, T] (the config also has ``vocab_size``).  The layout is what a
+# model's main input is; what a batch holds besides it is up to the model's task (``zoo.tasks``).
 LAYOUTS = ("image", "sequence", "vector", "tokens")
-
-# What a model's output means, and so which loss / metrics train on it (``config.task``;
-# configs without the field are "classification"):
-#   classification        [B, K] logits, labels [B]
-#   token_classification  [B, T, K] logits, labels [B, T] (IGNORE_INDEX = no label)
-#   question_answering    [B, T, 2] start / end logits, labels [B, 2] (start, end positions)
-#   causal_lm             [B, T, V] next-token logits, labels [B, T] (the inputs shifted by one)
-TASKS = ("classification", "token_classification", "question_answering", "causal_lm")
-IGNORE_INDEX = -100  # token label that takes no part in loss or metrics
 
 # Registry-wide conformance tests build and train every model at most this large
 # (the full-size variants share their code with a tiny one that is tested).
@@ -45,12 +39,14 @@ class ModelSpec:
     module: type[nn.Module]
     config: Any  # the default config instance
     description: str
+    task: str = "classification"  # a zoo.tasks name
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
 
 
-def register_model(name: str, *, module: type[nn.Module], config: Any, description: str = "") -> ModelSpec:
+def register_model(name: str, *, module: type[nn.Module], config: Any, description: str = "",
+                   task: str | None = None) -> ModelSpec:
     """Registers ``module`` built from ``config`` under ``name``.
 
     Args:
@@ -58,20 +54,26 @@ def register_model(name: str, *, module: type[nn.Module], config: Any, descripti
       module: a Linen module class taking ``config=`` as its only field.
       config: the default config dataclass instance.
       description: one line for listings.
+      task: the ``zoo.tasks`` name the model is trained for (default: ``config.task`` if the
+        config has that field, else ``"classification"``).
 
     Returns:
       the new ``ModelSpec``.
     """
     if name in _REGISTRY:
         raise ValueError(f"model {name!r} is already registered")
-    for field in ("input_shape", "layout", "num_classes", "dtype", "param_dtype"):
+    for field in ("input_shape", "layout", "dtype", "param_dtype"):
         if not hasattr(config, field):
             raise TypeError(f"config of model {name!r} lacks the required field {field!r}")
     if config.layout not in LAYOUTS:
         raise ValueError(f"model {name!r}: layout must be one of {LAYOUTS}, got {config.layout!r}")
     if config.layout == "tokens" and not hasattr(config, "vocab_size"):
         raise TypeError(f"config of token model {name!r} lacks the required field 'vocab_size'")
-    spec = ModelSpec(name=name, module=module, config=config, description=description)
+    if task is None:
+        task = getattr(config, "task", "classification")
+    elif hasattr(config, "task") and config.task != task:
+        raise ValueError(f"model {name!r}: task={task!r} disagrees with its config's task {config.task!r}")
+    spec = ModelSpec(name=name, module=module, config=config, description=description, task=task)
     _REGISTRY[name] = spec
     return spec
 
@@ -80,10 +82,11 @@ def _ensure_loaded() -> None:
     import zoo.models  # noqa: F401  (registers the families)
 
 
-def list_models(pattern: str = "*") -> list[str]:
-    """Sorted names of registered models matching the shell-style ``pattern``."""
+def list_models(pattern: str = "*", *, task: str | None = None) -> list[str]:
+    """Sorted names of registered models matching the shell-style ``pattern`` (and trained for ``task``)."""
     _ensure_loaded()
-    return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
+    return sorted(n for n, s in _REGISTRY.items()
+                  if fnmatch.fnmatchcase(n, pattern) and (task is None or s.task == task))
 
 
 def get_spec(name: str) -> ModelSpec:
@@ -139,32 +142,17 @@ def random_input(config: Any, key: jax.Array, batch_size: int = 1) -> jax.Array:
     return jax.random.uniform(key, shape, jnp.float32)
 
 
-def task_of(config: Any) -> str:
-    """The task of a model config (one of ``TASKS``; ``"classification"`` when the config has no ``task``)."""
-    task = getattr(config, "task", "classification")
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    return task
-
-
-def output_shape(config: Any, batch_size: int = 1) -> tuple[int, ...]:
-    """Shape of the model's output on ``[batch_size, *input_shape]`` inputs (see ``TASKS``)."""
-    task = task_of(config)
-    if task == "classification":
-        return (batch_size, config.num_classes)
-    length = config.input_shape[0]
-    return (batch_size, length, 2 if task == "question_answering" else config.num_classes)
-
-
-def random_target(config: Any, key: jax.Array, batch_size: int = 1) -> jax.Array:
-    """Valid random labels for the model's task (``[B]``, ``[B, T]`` or ``[B, 2]`` int32)."""
-    task = task_of(config)
-    if task == "classification":
-        return jax.random.randint(key, (batch_size,), 0, config.num_classes, jnp.int32)
-    length = config.input_shape[0]
-    if task == "question_answering":
-        return jnp.sort(jax.random.randint(key, (batch_size, 2), 0, length, jnp.int32), axis=-1)
-    return jax.random.randint(key, (batch_size, length), 0, config.num_classes, jnp.int32)
+def task_name(config: Any) -> str:
+    """The task name of a model config: its ``task`` field, else what its model was registered with."""
+    if hasattr(config, "task"):
+        return config.task
+    _ensure_loaded()
+    tasks = {s.task for s in _REGISTRY.values() if type(s.config) is type(config)}
+    if len(tasks) != 1:
+        raise ValueError(f"cannot tell the task of a {type(config).__name__}: "
+                         + ("no registered model has that config class" if not tasks else
+                            f"its models are registered for several tasks {sorted(tasks)}; give the config a task field"))
+    return tasks.pop()
 
 
 def head_linear(model: nn.Module, params: dict) -> tuple[jax.Array, jax.Array]:
@@ -178,15 +166,52 @@ def head_linear(model: nn.Module, params: dict) -> tuple[jax.Array, jax.Array]:
     return params["head"]["kernel"], params["head"]["bias"]
 
 
+def _check_model(model, fn: str) -> None:
+    if not isinstance(model, nn.Module) or not hasattr(model, "config"):
+        raise TypeError(f"{fn} takes a zoo model (a flax.linen.Module from zoo.create_model, with a config); "
+                        f"got {type(model).__name__}" + (" (variables? pass the model, not its variables)"
+                                                         if isinstance(model, dict) else ""))
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_init(model: nn.Module, batch_size: int):
+    def init(rng):
+        variables = model.init({"params": rng, "dropout": rng}, example_input(model.config, batch_size), train=False)
+        return {k: v for k, v in nn.meta.unbox(variables).items() if k != "intermediates"}
+
+    return jax.jit(init)
+
+
 def init_variables(model: nn.Module, rng: jax.Array, batch_size: int = 1) -> dict:
-    """Initialises ``model`` on an example input; returns unboxed variables (without sown intermediates)."""
-    variables = model.init({"params": rng, "dropout": rng}, example_input(model.config, batch_size), train=False)
-    return {k: v for k, v in nn.meta.unbox(variables).items() if k != "intermediates"}
+    """Initialises ``model`` on an example input; returns unboxed variables (without sown intermediates).
+
+    The initialisation runs as one compiled program (eager Flax init of a transformer
+    costs seconds op by op); the same values as ``model.init`` on that input.
+
+    Args:
+      model: a model from :func:`create_model`.
+      rng: a ``jax.random`` key.
+      batch_size: batch of the example input (shapes of the variables do not depend on it).
+    """
+    _check_model(model, "init_variables")
+    if not isinstance(rng, jax.Array):
+        raise TypeError(f"init_variables takes a jax.random key as rng (jax.random.key(0)), got {type(rng).__name__}")
+    try:
+        fn = _compiled_init(model, batch_size)
+    except TypeError:  # an unhashable module (a field holding an array): compile without the cache
+        fn = _compiled_init.__wrapped__(model, batch_size)
+    return fn(rng)
 
 
 def param_count(model_or_name: nn.Module | str, **overrides) -> int:
-    """Number of parameters (computed abstractly, no memory is allocated)."""
-    model = create_model(model_or_name, **overrides) if isinstance(model_or_name, str) else model_or_name
+    """Number of parameters of a model or registered name (computed abstractly, no memory is allocated)."""
+    if isinstance(model_or_name, str):
+        model = create_model(model_or_name, **overrides)
+    else:
+        _check_model(model_or_name, "param_count")
+        if overrides:
+            raise TypeError("param_count takes config overrides only with a model name")
+        model = model_or_name
     shapes = jax.eval_shape(lambda: init_variables(model, jax.random.key(0)))
     return int(sum(np.prod(x.shape) for x in jax.tree.leaves(shapes.get("params", {}))))
 
@@ -207,5 +232,5 @@ def config_to_dict(config: Any) -> dict:
 __all__ = [
     "ModelSpec", "register_model", "list_models", "get_spec", "get_config", "create_model",
     "example_input", "random_input", "init_variables", "param_count", "config_to_dict", "LAYOUTS",
-    "CONFORMANCE_MAX_PARAMS", "TASKS", "IGNORE_INDEX", "task_of", "output_shape", "random_target", "head_linear",
+    "CONFORMANCE_MAX_PARAMS", "task_name", "head_linear",
 ]

@@ -65,7 +65,7 @@ def load_cifar10(model_config) -> ArrayDataset:
         return np.asarray(normalize(images.astype(np.float32) / 255.0, CIFAR10_MEAN, CIFAR10_STD))
 
     (x_train, y_train), (x_test, y_test) = splits["train"], splits["test"]
-    return ArrayDataset("cifar10", prepare(x_train), y_train, prepare(x_test), y_test, 10, "image")
+    return ArrayDataset.labelled("cifar10", prepare(x_train), y_train, prepare(x_test), y_test, 10, "image")
 
 
 __all__ = ["EXTERNAL_DATASETS", "load_cifar10"]

@@ -3,8 +3,8 @@
 Every function here is a pure JAX function of ``(key, batch)`` that jits and runs
 on the accelerator next to the model, so augmentation costs no host time and is
 deterministic in the key (the training loop derives it from the train state's RNG
-and the step, so resume stays exact).  Shapes: images ``x [B, H, W, C]`` float,
-labels ``y [B]`` int or ``[B, K]`` soft (probabilities).
+and the step, so resume stays exact).  Shapes: images ``inputs [B, H, W, C]`` float,
+labels ``label [B]`` int or ``[B, K]`` soft (probabilities).
 
 Augment specs (``zoo train --augment``, ``TrainConfig.augment``) are comma-separated
 operations, applied in this order::
@@ -14,10 +14,11 @@ operations, applied in this order::
     rrc:S       random resized crop: area fraction in [S, 1], aspect ratio in [3/4, 4/3] (ImageNet-style)
     flip        horizontal flip with probability 1/2
     jitter:A    brightness and contrast jitter of strength A
-    smooth:E    one-hot labels with label smoothing E
     mixup:A     mixup with Beta(A, A) weights (implies soft labels)
 
-e.g. ``"crop:4,flip,smooth:0.1"`` for CIFAR-10 or ``"rrc:0.08,flip,mixup:0.2"`` for ImageNet.
+e.g. ``"crop:4,flip"`` for CIFAR-10 or ``"rrc:0.08,flip,mixup:0.2"`` for ImageNet.  Label
+smoothing is a property of the loss, not of the data: ``--label-smoothing E``
+(``TrainConfig.label_smoothing``), which also applies to mixed-up targets.
 """
 
 from __future__ import annotations
@@ -139,27 +140,26 @@ class ImageAugment:
     resized_crop: float = 0.0
     flip: bool = False
     jitter: float = 0.0
-    smoothing: float = 0.0
     mixup: float = 0.0
 
     @property
     def on_device(self) -> bool:
-        return bool(self.crop or self.resized_crop or self.flip or self.jitter or self.smoothing or self.mixup)
+        return bool(self.crop or self.resized_crop or self.flip or self.jitter or self.mixup)
 
     def to_spec(self) -> str:
         parts = [f"shift:{self.shift}" if self.shift else "", f"crop:{self.crop}" if self.crop else "",
                  f"rrc:{self.resized_crop:g}" if self.resized_crop else "", "flip" if self.flip else "",
-                 f"jitter:{self.jitter:g}" if self.jitter else "", f"smooth:{self.smoothing:g}" if self.smoothing else "",
+                 f"jitter:{self.jitter:g}" if self.jitter else "",
                  f"mixup:{self.mixup:g}" if self.mixup else ""]
         return ",".join(p for p in parts if p) or "none"
 
 
 _SPEC_HELP = ("augment must be 'auto', 'none' or comma-separated operations shift:N, crop:N, rrc:S, flip, "
-              "jitter:A, smooth:E, mixup:A")
+              "jitter:A, mixup:A")
 
 
 def parse_augment(spec: str) -> ImageAugment:
-    """Parses an augment spec (``"none"`` or e.g. ``"crop:4,flip,smooth:0.1"``); ValueError naming the bad part."""
+    """Parses an augment spec (``"none"`` or e.g. ``"crop:4,flip"``); ValueError naming the bad part."""
     if spec == "none":
         return ImageAugment()
     fields: dict = {}
@@ -174,29 +174,33 @@ def parse_augment(spec: str) -> ImageAugment:
                 fields["resized_crop"] = float(arg)
             elif op == "jitter" and 0 < float(arg) < 1:
                 fields["jitter"] = float(arg)
-            elif op == "smooth" and 0 < float(arg) < 1:
-                fields["smoothing"] = float(arg)
+            elif op == "smooth":
+                raise ValueError(f"label smoothing is not an augmentation: drop {part!r} from the augment spec "
+                                 f"and pass --label-smoothing {arg or 'E'} (TrainConfig.label_smoothing)")
             elif op == "mixup" and float(arg) > 0:
                 fields["mixup"] = float(arg)
             else:
                 raise ValueError
-        except ValueError:
+        except ValueError as e:
+            if "label smoothing" in str(e):
+                raise
             raise ValueError(f"{_SPEC_HELP}; got {spec!r} (bad part {part!r})") from None
     return ImageAugment(**fields)
 
 
 @functools.lru_cache(maxsize=None)  # one transform object per (spec, classes)
 def make_batch_transform(augment: ImageAugment, num_classes: int) -> Callable | None:
-    """The on-device part of ``augment`` as ``transform(key, {"x", "y"}) -> {"x", "y"}``, or None if there is none.
+    """The on-device part of ``augment`` as ``transform(key, batch) -> batch``, or None if there is none.
 
-    Labels come back as soft ``[B, num_classes]`` targets when smoothing or mixup is on.
+    It changes the batch's ``inputs`` (images) and, with mixup, its ``label``, which
+    comes back as soft ``[B, num_classes]`` targets.
     """
     if not augment.on_device:
         return None
 
     def transform(key, batch):
         keys = iter(jax.random.split(key, 5))
-        x, y = batch["x"], batch["y"]
+        x, y = batch["inputs"], batch["label"]
         if augment.crop:
             x = random_crop(next(keys), x, augment.crop)
         if augment.resized_crop:
@@ -205,11 +209,10 @@ def make_batch_transform(augment: ImageAugment, num_classes: int) -> Callable | 
             x = random_flip(next(keys), x)
         if augment.jitter:
             x = color_jitter(next(keys), x, augment.jitter)
-        if augment.smoothing or augment.mixup:
-            y = one_hot(y, num_classes, augment.smoothing) if y.ndim == 1 else y
         if augment.mixup:
+            y = one_hot(y, num_classes) if y.ndim == 1 else y
             x, y = mixup(next(keys), x, y, augment.mixup)
-        return {**batch, "x": x, "y": y}
+        return {**batch, "inputs": x, "label": y}
 
     return transform
 

@@ -20,27 +20,52 @@ from zoo.data.augment import augment_batch
 
 @dataclasses.dataclass(frozen=True)
 class ArrayDataset:
-    """A supervised dataset held in memory.
+    """A dataset held in memory, as named arrays of its task's batch schema (``zoo.tasks``).
 
     Attributes:
-      name: dataset name (``digits``, ``synthetic``).
-      x_train / y_train: ``[N, ...]`` inputs and int32 labels.
-      x_test / y_test: held-out split.
-      num_classes: label count.
+      name: dataset name (``digits``, ``synthetic``, ...).
+      train / test: ``{entry: [N, ...]}`` arrays with one leading example axis, e.g.
+        ``{"inputs", "label"}`` for classification or ``{"tokens"}`` for causal LM.
+      num_classes: label count (None for tasks without classes).
       layout: the model layout the inputs are shaped for.
     """
 
     name: str
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    num_classes: int
+    train: dict
+    test: dict
+    num_classes: int | None
     layout: str
+
+    def __post_init__(self):
+        for split in ("train", "test"):
+            arrays = getattr(self, split)
+            if not isinstance(arrays, dict) or not arrays:
+                raise ValueError(f"dataset {self.name!r}: {split} must be a non-empty dict of arrays, got "
+                                 f"{type(arrays).__name__}")
+            sizes = {k: len(v) for k, v in arrays.items()}
+            if len(set(sizes.values())) != 1:
+                raise ValueError(f"dataset {self.name!r}: the {split} arrays hold different numbers of examples "
+                                 f"{sizes}")
+
+    @classmethod
+    def labelled(cls, name: str, x_train, y_train, x_test, y_test, num_classes: int, layout: str) -> "ArrayDataset":
+        """A classification dataset: ``{"inputs", "label"}`` splits."""
+        return cls(name, {"inputs": x_train, "label": y_train}, {"inputs": x_test, "label": y_test}, num_classes,
+                   layout)
+
+    @property
+    def num_train(self) -> int:
+        return len(next(iter(self.train.values())))
+
+    @property
+    def num_test(self) -> int:
+        return len(next(iter(self.test.values())))
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.x_train.shape[1:])
+        """Per-example shape of the main input (``inputs``, else the first entry)."""
+        arrays = self.train.get("inputs", next(iter(self.train.values())))
+        return tuple(arrays.shape[1:])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,31 +111,40 @@ class BatchSchedule:
                 )
 
 
+# entries that host-side augmentation (shifts of images / row sequences) applies to
+AUGMENTED_KEY = "inputs"
+
+
 def train_batch(dataset: ArrayDataset, schedule: BatchSchedule, step: int, augment: str = "none",
                 rows: np.ndarray | None = None) -> dict:
-    """The training batch ``{"x": [B, ...], "y": [B]}`` of global step ``step``, augmented.
+    """The training batch of global step ``step`` (every entry of ``dataset.train``), augmented.
 
     ``rows``: only these rows of the global batch (``[R]`` indices; a process of a
     multi-host run loads just its own), augmented exactly as in the whole batch.
+    Host augmentation applies to the ``inputs`` entry.
     """
     idx = schedule.indices(step)
     if rows is not None:
         idx = idx[rows]
-    x = augment_batch(dataset.x_train[idx], augment, seed=schedule.seed, step=step, rows=rows,
-                      batch_size=schedule.batch_size)
-    return {"x": x, "y": dataset.y_train[idx]}
+    batch = {k: v[idx] for k, v in dataset.train.items()}
+    if augment != "none" and AUGMENTED_KEY in batch:
+        batch[AUGMENTED_KEY] = augment_batch(batch[AUGMENTED_KEY], augment, seed=schedule.seed, step=step, rows=rows,
+                                             batch_size=schedule.batch_size)
+    return batch
 
 
-def eval_batches(x: np.ndarray, y: np.ndarray, batch_size: int):
-    """Yields ``{"x", "y", "mask"}`` covering every example once; the last batch is padded and masked."""
-    n = x.shape[0]
+def eval_batches(split: dict, batch_size: int):
+    """Yields batches of ``split``'s entries plus ``"mask" [B]`` covering every example once.
+
+    The last batch is padded with zero rows, which the mask marks 0.
+    """
+    n = len(next(iter(split.values())))
     for start in range(0, n, batch_size):
-        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-        real = xb.shape[0]
+        batch = {k: v[start:start + batch_size] for k, v in split.items()}
+        real = len(next(iter(batch.values())))
         mask = np.ones(batch_size, np.float32)
         if real < batch_size:
             pad = batch_size - real
-            xb = np.concatenate([xb, np.zeros((pad, *xb.shape[1:]), xb.dtype)])
-            yb = np.concatenate([yb, np.zeros((pad, *yb.shape[1:]), yb.dtype)])
+            batch = {k: np.concatenate([v, np.zeros((pad, *v.shape[1:]), v.dtype)]) for k, v in batch.items()}
             mask[real:] = 0
-        yield {"x": xb, "y": yb, "mask": mask}
+        yield {**batch, "mask": mask}

@@ -127,9 +127,11 @@ def sentiment_tokenizer(vocab_size: int = 2048):
 
 
 def _check_model(config, name: str, task: str) -> None:
-    if config.layout != "tokens" or getattr(config, "task", "classification") != task:
+    from zoo.registry import task_name
+
+    if config.layout != "tokens" or task_name(config) != task:
         raise ValueError(f"dataset {name!r} serves token ids for task {task!r}; the model has layout "
-                         f"{config.layout!r} and task {getattr(config, 'task', 'classification')!r}")
+                         f"{config.layout!r} and task {task_name(config)!r}")
 
 
 def _sentiment(name: str, config) -> ArrayDataset:
@@ -146,7 +148,7 @@ def _sentiment(name: str, config) -> ArrayDataset:
                          "(pad_token_id); make them agree")
     tr_x, tr_y, te_x, te_y = load_sentiment_texts()
     length = config.input_shape[0]
-    return ArrayDataset(name, encode(tokenizer, tr_x, length)["input_ids"], tr_y,
+    return ArrayDataset.labelled(name, encode(tokenizer, tr_x, length)["input_ids"], tr_y,
                         encode(tokenizer, te_x, length)["input_ids"], te_y, 2, "tokens")
 
 
@@ -157,12 +159,13 @@ def load_pydoc_bytes() -> np.ndarray:
     return np.frombuffer("\n\n".join(topics[k] for k in sorted(topics)).encode("utf-8"), np.uint8)
 
 
-def byte_windows(data: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
-    """Non-overlapping windows: inputs ``[N, length]`` and next-byte labels ``[N, length]`` (int32)."""
+def byte_windows(data: np.ndarray, length: int) -> np.ndarray:
+    """Windows ``[N, length + 1]`` int32 of the causal-LM task: the model reads the first ``length``
+    bytes and predicts the last ``length``; window ``i`` starts at byte ``i * length``, so the
+    predicted bytes of consecutive windows do not overlap."""
     n = (len(data) - 1) // length
-    x = data[:n * length].reshape(n, length).astype(np.int32)
-    y = data[1:n * length + 1].reshape(n, length).astype(np.int32)
-    return x, y
+    starts = np.arange(n)[:, None] * length
+    return data[starts + np.arange(length + 1)].astype(np.int32)
 
 
 def _pydoc(name: str, config) -> ArrayDataset:
@@ -172,9 +175,8 @@ def _pydoc(name: str, config) -> ArrayDataset:
     data = load_pydoc_bytes()
     split = int(len(data) * 0.9)
     length = config.input_shape[0]
-    x_train, y_train = byte_windows(data[:split], length)
-    x_test, y_test = byte_windows(data[split:], length)
-    return ArrayDataset(name, x_train, y_train, x_test, y_test, config.vocab_size, "tokens")
+    return ArrayDataset(name, {"tokens": byte_windows(data[:split], length)},
+                        {"tokens": byte_windows(data[split:], length)}, None, "tokens")
 
 
 _HUB = {  # name: (path, config name, text column, train split, test split)
@@ -201,13 +203,13 @@ def _online(name: str, config) -> ArrayDataset:
         _check_model(config, name, "causal_lm")
         length = config.input_shape[0]
         splits = [np.frombuffer("".join(ds[s][column]).encode("utf-8"), np.uint8) for s in (train_split, test_split)]
-        (x_train, y_train), (x_test, y_test) = (byte_windows(d, length) for d in splits)
-        return ArrayDataset(name, x_train, y_train, x_test, y_test, config.vocab_size, "tokens")
+        train, test = ({"tokens": byte_windows(d, length)} for d in splits)
+        return ArrayDataset(name, train, test, None, "tokens")
     _check_model(config, name, "classification")
     train, test = ds[train_split], ds[test_split]
     tokenizer = build_wordpiece_tokenizer(train[column], min(config.vocab_size, 30522))
     length = config.input_shape[0]
-    return ArrayDataset(name, encode(tokenizer, train[column], length, truncate=True)["input_ids"],
+    return ArrayDataset.labelled(name, encode(tokenizer, train[column], length, truncate=True)["input_ids"],
                         np.asarray(train["label"], np.int32),
                         encode(tokenizer, test[column], length, truncate=True)["input_ids"],
                         np.asarray(test["label"], np.int32), 2, "tokens")

@@ -41,7 +41,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from zoo.parallel.config import ParallelConfig
 from zoo.parallel.sharding import (batch_sharding, bytes_per_device, data_parallel_size, effective_rules,
                                    logical_partition_specs, make_mesh, state_shardings)
-from zoo.registry import example_input, random_target
+from zoo.registry import example_input
+from zoo.tasks import task_for
 
 TrainState = Any  # zoo.train.TrainState (duck-typed: this layer sits below zoo.train)
 
@@ -50,7 +51,7 @@ PMAP_AXIS = "devices"
 
 def _pad_rows(batch: dict, multiple: int) -> dict:
     """Pads an eval batch with masked rows to a multiple of ``multiple`` examples."""
-    n = batch["x"].shape[0]
+    n = len(next(iter(batch.values())))
     pad = -n % multiple
     if not pad:
         return batch
@@ -70,8 +71,7 @@ class _Strategy:
     replicated: list  # parameters kept whole although the mesh could split them (jit strategies)
 
     def _abstract_batch(self, model_config, batch_size: int) -> dict:
-        return {"x": jax.eval_shape(lambda: example_input(model_config, batch_size)),
-                "y": jax.eval_shape(lambda: random_target(model_config, jax.random.key(0), batch_size))}
+        return task_for(model_config).abstract_batch(model_config, batch_size)
 
 
 class JitStrategy(_Strategy):
@@ -130,9 +130,9 @@ class JitStrategy(_Strategy):
             return self._train(state, self._global(local_batch, self.batch_size))
 
     def eval_step(self, state: TrainState, batch: dict) -> dict:
-        """Sums over a global eval batch ``{"x", "y", "mask"}`` (every process passes all of it)."""
+        """The task's sums over a global eval batch (its schema + ``"mask"``; every process passes all of it)."""
         batch = _pad_rows(batch, self.data_parallel)
-        n = batch["x"].shape[0]
+        n = len(next(iter(batch.values())))
         rows = self.local_rows(n)
         with self._context():
             return self._eval(state, self._global({k: v[rows] for k, v in batch.items()}, n))
@@ -292,7 +292,7 @@ def make_strategy(config: ParallelConfig, model: nn.Module, create_state: Callab
         strategies run it under ``jax.jit`` with ``out_shardings``.
       train_step: ``(state, batch, axis_name=None) -> (state, metrics)`` with global-mean metrics;
         ``axis_name`` is given under pmap only.
-      eval_step: ``(state, {"x", "y", "mask"}) -> sums``.
+      eval_step: ``(state, batch of the task's schema + "mask") -> sums``.
       batch_size: the global training batch (checked against the data-parallel size).
       devices: devices to use (default: all).
 

@@ -1,4 +1,4 @@
-"""The seed's §7 trends on any registry model: pruning, quantization, federated averaging, DP-SGD, explanations.
+"""Training techniques on any registry model: pruning, quantization, federated averaging, DP-SGD, explanations.
 
 Optax transformations and pure functions of a model and its variables; the
 training extensions (:class:`DPSGD`, :class:`GradualPruning`) plug into

@@ -32,12 +32,12 @@ class TrainedRun:
         self._eval = jax.jit(eval_step)
 
     def evaluate(self, params=None, apply_fn=None) -> dict:
-        """Test ``{"loss", "accuracy"}`` of ``params`` (default: the run's) under ``apply_fn`` (default: the model's).
-        """
+        """Test metrics of the run's task (``loss``, ``accuracy``, ...) of ``params`` (default: the run's)
+        under ``apply_fn`` (default: the model's)."""
         # apply_fn is a static field of the state: another one compiles another program
         state = self.state.replace(params=self.state.params if params is None else params,
                                    apply_fn=self.state.apply_fn if apply_fn is None else apply_fn)
-        return evaluate(self._eval, state, self.dataset.x_test, self.dataset.y_test, self.eval_batch_size)
+        return evaluate(self._eval, state, self.dataset.test, self.eval_batch_size)
 
     def accuracy(self, params=None, apply_fn=None) -> float:
         return self.evaluate(params, apply_fn)["accuracy"]

@@ -240,23 +240,34 @@ def plot_explanations(x, maps: dict, path: str, *, titles=None) -> str:
 
 
 def parse_input(spec: str, dataset) -> tuple[np.ndarray, np.ndarray | None]:
-    """``"test:0,5,7"`` (test-set indices, labels known) or ``"PATH.npy"`` (``[B, ...]`` inputs)."""
+    """``"test:0,5,7"`` (test-set indices, labels known) or ``"PATH.npy"`` (``[B, ...]`` inputs).
+
+    The dataset must be a classification one (``inputs`` and ``label`` entries).
+    """
+    inputs, labels = _labelled_test(dataset)
     if spec.startswith("test:"):
         try:
             idx = [int(i) for i in spec[5:].split(",") if i]
         except ValueError:
             raise ValueError(f"--input test:I,J,... needs integer indices, got {spec!r}") from None
-        bad = [i for i in idx if not 0 <= i < len(dataset.y_test)]
+        bad = [i for i in idx if not 0 <= i < len(labels)]
         if not idx or bad:
-            raise ValueError(f"--input {spec!r}: indices must be in [0, {len(dataset.y_test)}), got {bad or 'none'}")
-        return dataset.x_test[idx], dataset.y_test[idx]
+            raise ValueError(f"--input {spec!r}: indices must be in [0, {len(labels)}), got {bad or 'none'}")
+        return inputs[idx], labels[idx]
     if spec.endswith(".npy"):
         x = np.load(spec, allow_pickle=False).astype(np.float32)
-        if x.shape[1:] != dataset.x_test.shape[1:]:
-            raise ValueError(f"--input {spec}: expected arrays [B, {', '.join(map(str, dataset.x_test.shape[1:]))}]"
+        if x.shape[1:] != inputs.shape[1:]:
+            raise ValueError(f"--input {spec}: expected arrays [B, {', '.join(map(str, inputs.shape[1:]))}]"
                              f", got shape {x.shape}")
         return x, None
     raise ValueError(f"--input must be 'test:I,J,...' or a .npy file, got {spec!r}")
+
+
+def _labelled_test(dataset) -> tuple[np.ndarray, np.ndarray]:
+    if "inputs" not in dataset.test or "label" not in dataset.test:
+        raise ValueError(f"explanations attribute a predicted class to the inputs; dataset {dataset.name!r} has "
+                         f"entries {sorted(dataset.test)}, not a classification set's 'inputs' and 'label'")
+    return dataset.test["inputs"], dataset.test["label"]
 
 
 def explain_run(workdir: str, inputs: str = "test:0,1,2,3", *, out_dir: str | None = None, methods=METHODS,
@@ -313,9 +324,10 @@ def _explain_attention(run, inputs: str, out_dir: str) -> dict:
     if not inputs.startswith("test:") or "," in inputs:
         raise ValueError(f"attention maps of a token model take one test example, --input test:I; got {inputs!r}")
     index = int(inputs[5:])
-    if not 0 <= index < len(run.dataset.y_test):
-        raise ValueError(f"--input {inputs!r}: index must be in [0, {len(run.dataset.y_test)})")
-    x = jnp.asarray(run.dataset.x_test[index:index + 1])  # [1, T]
+    test_inputs, _ = _labelled_test(run.dataset)
+    if not 0 <= index < len(test_inputs):
+        raise ValueError(f"--input {inputs!r}: index must be in [0, {len(test_inputs)})")
+    x = jnp.asarray(test_inputs[index:index + 1])  # [1, T]
     pad = getattr(run.model.config, "pad_token_id", None)  # the model masks padding itself
     length = int((x != pad).sum()) if pad is not None else x.shape[1]
     maps = attention_maps(run.model, {"params": run.state.params, **run.state.model_state}, x)

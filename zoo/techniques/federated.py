@@ -65,8 +65,8 @@ def weighted_average(stacked, weights: jax.Array):
     return jax.tree.map(lambda x: jnp.tensordot(w, x.astype(jnp.float32), axes=1).astype(x.dtype), stacked)
 
 
-def client_update(template: TrainState, params, rng: jax.Array, xs: jax.Array, ys: jax.Array, active: jax.Array):
-    """One client's local training: SGD steps over its batches ``xs [S, B, ...]``, ``ys [S, B]``.
+def client_update(template: TrainState, params, rng: jax.Array, batches: dict, active: jax.Array):
+    """One client's local training: SGD steps over its batches (task-schema entries ``[S, B, ...]``).
 
     ``active [S]`` (bool) masks padding steps, which leave the model unchanged.
     ``template`` supplies ``apply_fn`` and the optimizer; ``rng`` the client's dropout stream.
@@ -76,24 +76,24 @@ def client_update(template: TrainState, params, rng: jax.Array, xs: jax.Array, y
                              rng=rng)
 
     def body(state, inputs):
-        x, y, on = inputs
-        new, _ = train_step(state, {"x": x, "y": y})
+        batch, on = inputs
+        new, _ = train_step(state, batch)
         return jax.tree.map(lambda a, b: jnp.where(on, a, b), new, state), None
 
-    state, _ = jax.lax.scan(body, state, (xs, ys, active))
+    state, _ = jax.lax.scan(body, state, (batches, active))
     return state.params
 
 
-def fedavg_round(template: TrainState, params, rngs, xs, ys, active, sizes):
+def fedavg_round(template: TrainState, params, rngs, batches, active, sizes):
     """One FedAvg round over the sampled clients (vmapped), returning the new global parameters.
 
     Args:
       template: a train state with the clients' optimizer (``optax.sgd``) and the model's ``apply_fn``.
       params: global parameters.
-      rngs: ``[K, 2]`` uint32 per-client key data; xs ``[K, S, B, ...]``; ys ``[K, S, B]``;
+      rngs: ``[K, 2]`` uint32 per-client key data; batches: task-schema entries ``[K, S, B, ...]``;
         active ``[K, S]``; sizes ``[K]`` client data sizes (the averaging weights).
     """
-    client_params = jax.vmap(client_update, in_axes=(None, None, 0, 0, 0, 0))(template, params, rngs, xs, ys, active)
+    client_params = jax.vmap(client_update, in_axes=(None, None, 0, 0, 0))(template, params, rngs, batches, active)
     return weighted_average(client_params, sizes)
 
 
@@ -157,7 +157,11 @@ def run_fedavg(model_name: str, cfg: FedAvgConfig, *, data: str = "digits", data
     """
     model = registry.create_model(model_name)
     dataset = dataset or load_dataset(data, model.config, seed=cfg.seed)
-    shards = dirichlet_split(dataset.y_train, cfg.num_clients, cfg.alpha, seed=cfg.seed, min_size=cfg.batch_size)
+    if "label" not in dataset.train:
+        raise ValueError(f"federated averaging splits the data by label (Dirichlet skew); dataset {dataset.name!r} "
+                         f"has entries {sorted(dataset.train)}, no 'label'")
+    labels = dataset.train["label"]
+    shards = dirichlet_split(labels, cfg.num_clients, cfg.alpha, seed=cfg.seed, min_size=cfg.batch_size)
     sizes = np.array([len(s) for s in shards])
     template = create_train_state(model, optax.sgd(cfg.learning_rate), cfg.seed)
     round_fn = jax.jit(fedavg_round)
@@ -166,17 +170,17 @@ def run_fedavg(model_name: str, cfg: FedAvgConfig, *, data: str = "digits", data
     sampler = np.random.default_rng([cfg.seed, 1])
 
     def accuracy(params):
-        return evaluate(eval_fn, template.replace(params=params), dataset.x_test, dataset.y_test, 256)["accuracy"]
+        return evaluate(eval_fn, template.replace(params=params), dataset.test, 256)["accuracy"]
 
     def one_round(params, shards_, sizes_, chosen, r):
         idx, active = _round_batches(shards_, sizes_, chosen, cfg, r)
         keys = jnp.stack([jax.random.key_data(jax.random.fold_in(jax.random.key(cfg.seed), r * 100003 + int(k)))
                           for k in chosen])
-        return round_fn(template, params, keys, dataset.x_train[idx], dataset.y_train[idx], active,
+        return round_fn(template, params, keys, {k: v[idx] for k, v in dataset.train.items()}, active,
                         jnp.asarray(sizes_[chosen], jnp.float32))
 
     fed, central = template.params, template.params
-    everyone = [np.arange(len(dataset.y_train))]
+    everyone = [np.arange(dataset.num_train)]
     history = []
     for r in range(cfg.rounds):
         chosen = np.sort(sampler.choice(cfg.num_clients, per_round, replace=False))
@@ -189,7 +193,7 @@ def run_fedavg(model_name: str, cfg: FedAvgConfig, *, data: str = "digits", data
         if progress:
             progress(row)
     return {"model": model_name, "client_sizes": sizes.tolist(),
-            "client_classes": [int(len(np.unique(dataset.y_train[s]))) for s in shards], "rounds": history,
+            "client_classes": [int(len(np.unique(labels[s]))) for s in shards], "rounds": history,
             "accuracy": history[-1]["accuracy"], "centralised_accuracy": history[-1].get("centralised_accuracy"),
             "params": fed}
 

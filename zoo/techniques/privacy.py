@@ -28,7 +28,7 @@ import optax
 
 from zoo.train.extension import Extension, register_extension
 from zoo.train.state import TrainState
-from zoo.train.steps import batch_accuracy, dropout_key, loss_fn
+from zoo.train.steps import dropout_key, loss_fn
 
 ACCOUNTANTS = ("rdp", "pld")
 
@@ -96,24 +96,25 @@ def per_example_grads(state: TrainState, batch: dict, *, label_smoothing: float 
     Args:
       state: a train state whose model has no mutable collections (batch
         statistics would mix examples, which DP-SGD's analysis forbids).
-      batch: ``{"x": [B, ...], "y": [B, ...]}`` and any other per-example entries (``attention_mask``).
+      batch: a batch of the state's task (every entry per example, e.g. ``inputs``, ``label``,
+        ``attention_mask``).
 
     Returns:
-      ``(grads, losses, logits)``: a params-shaped tree with leaves ``[B, ...]``,
-      ``[B]`` losses and ``[B, K]`` logits.
+      ``(grads, losses, outputs)``: a params-shaped tree with leaves ``[B, ...]``,
+      ``[B]`` losses and the model's ``[B, ...]`` outputs.
     """
     if state.model_state:
         raise ValueError(f"per-example gradients need a model without mutable collections; this one has "
                          f"{sorted(state.model_state)} (e.g. batch norm mixes examples)")
     key = dropout_key(state)
 
-    def one(example, index):  # every batch entry (x, y, attention_mask, ...) of one example
+    def one(example, index):  # every batch entry (inputs, label, attention_mask, ...) of one example
         example = jax.tree.map(lambda v: v[None], example)
         (loss, (logits, _)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             state.params, state, example, jax.random.fold_in(key, index), label_smoothing)
         return grads, loss, logits[0]
 
-    return jax.vmap(one)(batch, jnp.arange(batch["y"].shape[0]))
+    return jax.vmap(one)(batch, jnp.arange(jax.tree.leaves(batch)[0].shape[0]))
 
 
 def dp_train_step(state: TrainState, batch: dict, *, l2_clip: float,
@@ -121,12 +122,12 @@ def dp_train_step(state: TrainState, batch: dict, *, l2_clip: float,
     """One DP-SGD step: ``state.tx`` must start with :func:`dp_aggregate` (it receives per-example grads).
 
     Returns:
-      the new state and ``{"loss", "accuracy", "grad_norm"`` (mean per-example norm before
-      clipping), ``"clipped_fraction"}``.
+      the new state and ``{"loss", **task.train_metrics, "grad_norm"`` (mean per-example norm
+      before clipping), ``"clipped_fraction"}``.
     """
-    grads, losses, logits = per_example_grads(state, batch, label_smoothing=label_smoothing)
+    grads, losses, outputs = per_example_grads(state, batch, label_smoothing=label_smoothing)
     norms = per_example_norms(grads)
-    metrics = {"loss": losses.mean(), "accuracy": batch_accuracy(state, logits, batch["y"]), "grad_norm": norms.mean(),
+    metrics = {"loss": losses.mean(), **state.task.train_metrics(outputs, batch), "grad_norm": norms.mean(),
                "clipped_fraction": jnp.mean(norms > l2_clip)}
     return state.apply_gradients(grads), metrics
 

@@ -144,7 +144,7 @@ def qat_finetune(run, steps: int, *, learning_rate: float = 1e-4, batch_size: in
     qat_model = qwix.quantize_model(model, qwix.QtProvider([rule]))
     state = create_train_state(qat_model, make_optimizer(OptimizerConfig(learning_rate=learning_rate), steps), seed)
     state = state.replace(params=run.state.params, opt_state=state.tx.init(run.state.params))
-    schedule = BatchSchedule(run.dataset.x_train.shape[0], batch_size, seed)
+    schedule = BatchSchedule(run.dataset.num_train, batch_size, seed)
     step_fn = jax.jit(train_step)
     for step in range(steps):
         state, _ = step_fn(state, train_batch(run.dataset, schedule, step))

@@ -29,10 +29,13 @@ from zoo.train.metrics import MetricsLogger, plot_metrics
 from zoo.train.optim import OptimizerConfig, make_optimizer, make_schedule
 from zoo.train.preemption import Preempted, PreemptionGuard
 from zoo.train.state import TrainState, create_train_state, with_initial_params
+from zoo.tasks import Task, sums_to_host, task_for
 from zoo.train.steps import eval_step, train_step, with_batch_transform
 from zoo.train.workdir import WorkdirLock
 
-FORMAT_VERSION = 1
+# 2: batches and datasets in the task's schema ({"inputs", "label"}, {"tokens"}, ...), the task's name
+# and best metric in the metadata, one spelling of config fields across families.
+FORMAT_VERSION = 2
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -50,13 +53,14 @@ class TrainConfig:
       optimizer: see :class:`OptimizerConfig`.
       dtype: compute dtype ("float32" or "bfloat16"); parameters stay float32.
       checkpoint_every: save (after evaluating) every this many steps, and at the end.
-      keep_checkpoints: newest checkpoints kept, besides the best by ``test_accuracy``.
+      keep_checkpoints: newest checkpoints kept, besides the best by the task's best metric
+        (``test_accuracy`` for classification, ``test_perplexity`` for causal LM).
       log_every: steps between train-metric rows.
       eval_batch_size: batch size of evaluation.
       async_checkpointing: write checkpoints in the background.
       label_smoothing: train against smoothed one-hot targets (0 = off).
       early_stopping_patience: stop once this many evaluations in a row (every
-        ``checkpoint_every`` steps) did not improve the best test accuracy (None = off).
+        ``checkpoint_every`` steps) did not improve the task's best metric (None = off).
       extensions: training techniques (``zoo.train.Extension``: DP-SGD, pruning, ...).
       on_nonfinite: a NaN/Inf loss or gradient "stop"s the run (no checkpoint of it is
         written), or "skip"/"skip:N" skips such updates, stopping after N (10) in a row.
@@ -117,6 +121,10 @@ class TrainConfig:
                 "extensions": [ext.to_dict() for ext in self.extensions]}
 
 
+# per-step metrics the loop does not average into the train rows
+_NOT_LOGGED = ("all_finite",)
+
+
 def make_run_strategy(parallel: ParallelConfig, model, tx, seed: int, batch_size: int, step_fn=train_step):
     """The ``zoo.parallel`` strategy running ``step_fn`` (default ``train_step``) and ``eval_step`` for ``model``."""
     return make_strategy(parallel, model, functools.partial(create_train_state, model, tx, seed),
@@ -138,17 +146,34 @@ def plan_memory(config: TrainConfig) -> dict:
     return {"model": config.model, **strategy.memory_report(), "note": format_replicated(strategy)}
 
 
-def evaluate(eval_fn, state: TrainState, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict:
-    """Mean loss and accuracy over every example of ``(x, y)``."""
-    totals = {"loss_sum": 0.0, "correct": 0.0, "count": 0.0}
-    for batch in eval_batches(x, y, min(batch_size, x.shape[0])):
-        out = jax.device_get(eval_fn(state, batch))
-        for key in totals:
-            totals[key] += float(out[key])
-    return {"loss": totals["loss_sum"] / totals["count"], "accuracy": totals["correct"] / totals["count"]}
+def evaluate(eval_fn, state: TrainState, split: dict, batch_size: int, task: Task | None = None) -> dict:
+    """The task's metrics (e.g. ``loss``, ``accuracy``) over every example of ``split``.
+
+    Args:
+      eval_fn: ``(state, batch) -> sums`` (``eval_step`` or a strategy's).
+      state: the train state; its task (or ``task``) turns the summed sums into metrics.
+      split: ``{entry: [N, ...]}`` arrays of the task's schema (``dataset.test``).
+      batch_size: eval batch size (the last batch is padded and masked).
+    """
+    task = task or state.task
+    n = len(next(iter(split.values())))
+    totals: dict = {}
+    for batch in eval_batches(split, min(batch_size, n)):
+        for key, value in sums_to_host(eval_fn(state, batch)).items():
+            totals[key] = totals.get(key, 0.0) + value
+    return task.metrics(totals)
 
 
 def _check_resumable(meta: dict, expected: dict, schedule: BatchSchedule, workdir: str) -> None:
+    version = meta.get("format_version")
+    if version != expected["format_version"]:
+        older = isinstance(version, int) and version < expected["format_version"]
+        raise CheckpointError(
+            f"work directory {workdir} holds a checkpoint written by "
+            + (f"an older zoo (checkpoint format {version}, this zoo writes {expected['format_version']}); "
+               "retrain in a new --workdir, or resume it with the zoo release that wrote it" if older else
+               f"another zoo (checkpoint format {version!r}, this zoo reads {expected['format_version']}); "
+               "use that release or a new --workdir"))
     if meta.get("model") != expected["model"]:
         raise CheckpointError(
             f"work directory {workdir} holds a checkpoint of model {meta.get('model')!r}, not {expected['model']!r}; "
@@ -158,6 +183,11 @@ def _check_resumable(meta: dict, expected: dict, schedule: BatchSchedule, workdi
         raise CheckpointError(
             f"work directory {workdir} holds a {expected['model']} checkpoint with config {meta.get('model_config')}, "
             f"but this run's config is {expected['model_config']}; use the same settings or another --workdir"
+        )
+    if meta.get("task") != expected["task"]:
+        raise CheckpointError(
+            f"work directory {workdir} holds a checkpoint trained for task {meta.get('task')!r}, not "
+            f"{expected['task']!r}; use another --workdir"
         )
     if meta.get("data") != expected["data"]:
         raise CheckpointError(
@@ -211,9 +241,10 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
         Ignored when resuming, since the checkpoint holds the trained ones.
 
     Returns:
-      a summary dict: ``test_accuracy``, ``test_loss``, ``steps`` (total now in the
+      a summary dict: the task's test metrics as ``test_<name>`` (``test_loss``,
+      ``test_accuracy``; ``test_perplexity`` for causal LM), ``steps`` (total now in the
       checkpoint), ``new_steps`` (run by this call), ``train_samples_per_s``
-      (after compilation), ``best_step``, and the output paths.
+      (after compilation), and the output paths.
 
     Raises:
       ValueError (bad configuration), WorkdirError / WorkdirBusyError, CheckpointError
@@ -230,8 +261,9 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
     if config.dtype != "float32":
         overrides.setdefault("dtype", config.dtype)
     model = registry.create_model(config.model, **overrides)
+    task = task_for(model)
     dataset = load_dataset(config.data, model.config, seed=config.seed)
-    schedule = BatchSchedule(dataset.x_train.shape[0], config.batch_size, config.seed)
+    schedule = BatchSchedule(dataset.num_train, config.batch_size, config.seed)
     augment = resolve_augment(config.augment, model.config.layout, config.data)
     total_steps = config.steps if config.steps is not None else math.ceil(config.epochs * schedule.steps_per_epoch)
 
@@ -244,7 +276,7 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
         tx = ext.wrap_optimizer(tx, total_steps)
         step_fn = ext.train_step(step_fn, label_smoothing=config.label_smoothing)
     # on-device augmentation (crop / flip / mixup ...), if the spec has any; host-side shifts happen in train_batch
-    transform = make_batch_transform(parse_augment(augment), model.config.num_classes)
+    transform = make_batch_transform(parse_augment(augment), getattr(model.config, "num_classes", 0))
     if transform is not None:
         step_fn = with_batch_transform(step_fn, transform)
     lr_at = make_schedule(config.optimizer, total_steps)
@@ -262,6 +294,8 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
         "format_version": FORMAT_VERSION,
         "model": config.model,
         "model_config": registry.config_to_dict(model.config),
+        "task": task.name,
+        "best_metric": f"test_{task.best_metric}",
         "data": config.data,
         "augment": augment,
         "optimizer": {**dataclasses.asdict(config.optimizer), "horizon": horizon},
@@ -271,8 +305,9 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
     }
     # everything above wrote nothing; process 0 holds the lock for all processes of a multi-host run
     lock = resources.enter_context(WorkdirLock(workdir)) if primary else None
+    best_metric = f"test_{task.best_metric}"
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.keep_checkpoints,
-                        best_metric="test_accuracy", async_save=config.async_checkpointing)
+                        best_metric=best_metric, best_mode=task.best_mode, async_save=config.async_checkpointing)
     resources.callback(ckpt.close)  # also on errors: orbax's threads must not outlive the run
     start_step, previous, latest = 0, {}, None
     early = {"best": None, "since_best": 0, "stopped_at": None}  # early stopping's progress (checkpointed)
@@ -299,11 +334,11 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
     def checkpoint(step, state, test):
         summary = {"train_loss": last_train.get("train_loss")}
         if test is not None:  # a save on preemption skips the evaluation
-            summary.update(test_accuracy=test["accuracy"], test_loss=test["loss"])
+            summary.update({f"test_{k}": v for k, v in test.items()})
         meta = {**expected_meta, "data_position": schedule.position(step), "train_config": config.to_dict(),
                 "summary": {**previous, **summary, **run_stats()}, "early_stopping": early}
         ckpt.save(step, strategy.checkpoint_items(state), meta,
-                  metrics=None if test is None else {"test_accuracy": test["accuracy"]})
+                  metrics=None if test is None else {best_metric: test[task.best_metric]})
 
     bar = None
     if progress and num_new and primary:
@@ -343,10 +378,10 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
                 timed_steps, untimed = len(window) - untimed, 0
                 timing["seconds"] += now - t_mark
                 timing["samples"] += timed_steps * config.batch_size
-                last_train = {"train_loss": float(np.mean([m["loss"] for m in window_host])),
-                              "train_accuracy": float(np.mean([m["accuracy"] for m in window_host])),
-                              "grad_norm": float(np.mean([m["grad_norm"] for m in window_host])),
-                              "learning_rate": float(lr_at(step))}
+                last_train = {("grad_norm" if k == "grad_norm" else f"train_{k}"):
+                              float(np.mean([m[k] for m in window_host]))
+                              for k in window_host[0] if k not in _NOT_LOGGED}
+                last_train["learning_rate"] = float(lr_at(step))
                 window = []
                 row = {**last_train, **run_stats()}
                 if nonfinite.skipped:
@@ -354,11 +389,11 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
                 if is_ckpt and stop:
                     checkpoint(done, state, None)
                 elif is_ckpt:
-                    test = evaluate(eval_fn, state, dataset.x_test, dataset.y_test, config.eval_batch_size)
-                    row.update(test_loss=test["loss"], test_accuracy=test["accuracy"])
+                    test = evaluate(eval_fn, state, dataset.test, config.eval_batch_size, task)
+                    row.update({f"test_{k}": v for k, v in test.items()})
                     if config.early_stopping_patience:
-                        if early["best"] is None or test["accuracy"] > early["best"]:
-                            early = {**early, "best": test["accuracy"], "since_best": 0}
+                        if task.better(test[task.best_metric], early["best"]):
+                            early = {**early, "best": test[task.best_metric], "since_best": 0}
                         else:
                             early = {**early, "since_best": early["since_best"] + 1}
                         if early["since_best"] >= config.early_stopping_patience:
@@ -368,7 +403,8 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
                 if bar is not None:
                     bar.set_postfix(loss=f"{row['train_loss']:.4f}",
                                     samples_s=f"{row.get('train_samples_per_s', float('nan')):.0f}",
-                                    **({"test_acc": f"{row['test_accuracy']:.4f}"} if is_ckpt else {}))
+                                    **({f"test_{task.best_metric}": f"{row[best_metric]:.4f}"}
+                                       if is_ckpt and best_metric in row else {}))
                 t_mark = time.perf_counter()
             if bar is not None:
                 bar.update(1)
@@ -384,7 +420,7 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
         raise Preempted(guard.signal_name, ckpt_step(state), workdir)
 
     final_step = int(ckpt_step(state))
-    test = evaluate(eval_fn, state, dataset.x_test, dataset.y_test, config.eval_batch_size)
+    test = evaluate(eval_fn, state, dataset.test, config.eval_batch_size, task)
     if final_step > total_steps:
         print(f"note: the checkpoint in {workdir} is at step {final_step}, past the requested {total_steps}; "
               "nothing was trained", file=sys.stderr)
@@ -396,16 +432,16 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
     stats = run_stats() or {"train_samples_per_s": previous.get("train_samples_per_s")}
     reports = {}
     for ext in config.extensions:
-        reports.update(ext.report(state, steps=final_step, num_examples=dataset.x_train.shape[0],
+        reports.update(ext.report(state, steps=final_step, num_examples=dataset.num_train,
                                   batch_size=config.batch_size))
     return {
         "model": config.model,
+        "task": task.name,
         "data": config.data,
         "steps": final_step,
         "new_steps": final_step - start_step,
         "resumed_from": start_step if latest is not None else None,
-        "test_accuracy": test["accuracy"],
-        "test_loss": test["loss"],
+        **{f"test_{k}": v for k, v in test.items()},
         "train_loss": last_train.get("train_loss", previous.get("train_loss")),
         "train_samples_per_s": stats.get("train_samples_per_s"),
         "params": registry.param_count(model),

@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from zoo.registry import example_input, task_of
+from zoo.registry import example_input
+from zoo.tasks import Task, task_for
 
 
 class TrainState(struct.PyTreeNode):
@@ -28,7 +29,7 @@ class TrainState(struct.PyTreeNode):
     rng: jax.Array  # uint32 key data
     apply_fn: Callable = struct.field(pytree_node=False)
     tx: optax.GradientTransformation = struct.field(pytree_node=False)
-    task: str = struct.field(pytree_node=False, default="classification")  # registry.TASKS: picks loss / metrics
+    task: Task = struct.field(pytree_node=False, default=None)  # zoo.tasks: the batch schema, loss and metrics
 
     def apply_gradients(self, grads, **changes) -> "TrainState":
         updates, opt_state = self.tx.update(grads, self.opt_state, self.params)
@@ -61,7 +62,7 @@ def create_train_state(model: nn.Module, tx: optax.GradientTransformation, seed:
     variables.pop("intermediates", None)
     return TrainState(
         step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params), model_state=variables,
-        rng=jax.random.key_data(dropout_key), apply_fn=model.apply, tx=tx, task=task_of(model.config),
+        rng=jax.random.key_data(dropout_key), apply_fn=model.apply, tx=tx, task=task_for(model),
     )
 
 
