@@ -11,6 +11,7 @@ import pytest
 from absl.testing import parameterized
 
 import zoo
+from zoo.tasks import task_for
 from zoo.train import create_train_state, train_step
 
 ALL_MODELS = zoo.list_models()
@@ -74,7 +75,7 @@ class ApplyEveryModel(chex.TestCase):
         variables = zoo.init_variables(model, jax.random.key(0))
         x = zoo.random_input(model.config, jax.random.key(1), 3)
         logits = self.variant(lambda v, x: model.apply(v, x, train=False))(variables, x)
-        chex.assert_shape(logits, zoo.registry.output_shape(model.config, 3))
+        chex.assert_shape(logits, task_for(model).output_shape(model.config, 3))
         chex.assert_tree_all_finite(logits)
         # both variants compute the same function
         chex.assert_trees_all_close(logits, model.apply(variables, x, train=False), atol=1e-5, rtol=1e-5)
@@ -89,13 +90,12 @@ class TestEveryModel:
         variables = zoo.init_variables(model, jax.random.key(0))
         x = zoo.random_input(model.config, jax.random.key(4), 2)
         out = model.apply(variables, x, train=True, rngs={"dropout": jax.random.key(3)})
-        chex.assert_shape(out, zoo.registry.output_shape(model.config, 2))
+        chex.assert_shape(out, task_for(model).output_shape(model.config, 2))
 
     def test_one_training_step_changes_params_and_lowers_loss_on_the_batch(self, name):
         model = zoo.create_model(name)
         state = create_train_state(model, optax.adam(1e-3), seed=0)
-        batch = {"x": np.asarray(zoo.random_input(model.config, jax.random.key(2), 8)),
-                 "y": np.asarray(zoo.registry.random_target(model.config, jax.random.key(5), 8))}
+        batch = jax.device_get(task_for(model).example_batch(model.config, jax.random.key(2), 8))
         step = jax.jit(train_step)
         new_state, metrics = step(state, batch)
         assert int(new_state.step) == 1

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import zoo
+from zoo.tasks import task_for
 from zoo.data import BatchSchedule, augment_batch, eval_batches, load_dataset, load_digits_arrays, resolve_augment, to_layout
 
 
@@ -22,8 +23,9 @@ def test_split_is_fixed_stratified_and_disjoint():
 @pytest.mark.parametrize("name, shape", [("seed_cnn", (28, 28, 1)), ("seed_lstm", (10, 10)), ("mlp", (64,))])
 def test_each_model_gets_its_declared_layout(name, shape):
     ds = load_dataset("digits", zoo.get_config(name))
-    assert ds.x_train.shape == (1437, *shape) and ds.x_test.shape == (360, *shape)
-    assert ds.x_train.dtype == np.float32 and ds.y_train.dtype == np.int32
+    assert set(ds.train) == set(ds.test) == {"inputs", "label"}
+    assert ds.train["inputs"].shape == (1437, *shape) and ds.test["inputs"].shape == (360, *shape)
+    assert ds.train["inputs"].dtype == np.float32 and ds.train["label"].dtype == np.int32
 
 
 def test_image_layout_is_upsampled_and_centred():
@@ -79,8 +81,9 @@ def test_batch_larger_than_the_training_set_is_an_error():
 
 def test_eval_batches_cover_every_example_once_with_a_mask():
     x, y = np.arange(10, dtype=np.float32)[:, None], np.arange(10, dtype=np.int32)
-    batches = list(eval_batches(x, y, 4))
-    assert [b["x"].shape for b in batches] == [(4, 1)] * 3
+    batches = list(eval_batches({"inputs": x, "label": y}, 4))
+    assert [b["inputs"].shape for b in batches] == [(4, 1)] * 3
+    np.testing.assert_array_equal(np.concatenate([b["label"] for b in batches])[:10], y)
     np.testing.assert_array_equal(batches[-1]["mask"], [1, 1, 0, 0])
     assert sum(b["mask"].sum() for b in batches) == 10
 
@@ -109,9 +112,17 @@ def test_augment_resolution():
 # the conformance-sized models cover every layout and task; the full sizes only add big arrays
 @pytest.mark.parametrize("name", [n for n in zoo.list_models()
                                   if zoo.param_count(n) <= zoo.registry.CONFORMANCE_MAX_PARAMS])
-def test_synthetic_data_has_every_models_input_shape(name):
+def test_synthetic_data_has_every_models_batch_schema(name):
     config = zoo.get_config(name)
+    task = task_for(config)
     ds = load_dataset("synthetic", config, seed=3)
-    assert ds.x_train.shape[1:] == tuple(config.input_shape) and ds.x_train.dtype == np.float32
-    assert set(np.unique(ds.y_train)) <= set(range(config.num_classes))
-    np.testing.assert_array_equal(load_dataset("synthetic", config, seed=3).x_test, ds.x_test)
+    schema = task.schema(config)
+    for split in (ds.train, ds.test):
+        assert set(split) == set(schema)
+        task.check_batch(split, config)
+        assert all(split[k].dtype == np.dtype(spec.dtype) for k, spec in schema.items())
+    if "label" in ds.train and task.name == "classification":
+        assert set(np.unique(ds.train["label"])) <= set(range(config.num_classes))
+    again = load_dataset("synthetic", config, seed=3)
+    for key in schema:
+        np.testing.assert_array_equal(again.test[key], ds.test[key])

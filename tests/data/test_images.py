@@ -1,5 +1,6 @@
 """On-device image pipeline: augmentations against numpy references, soft labels, mixup, specs, loop wiring."""
 
+import functools
 import chex
 import jax
 import jax.numpy as jnp
@@ -85,33 +86,39 @@ def test_mixup_blends_images_and_labels_with_one_weight():
 
 
 def test_specs_parse_validate_and_round_trip():
-    aug = parse_augment("crop:4, flip,smooth:0.1,mixup:0.2")
-    assert (aug.crop, aug.flip, aug.smoothing, aug.mixup) == (4, True, 0.1, 0.2)
-    assert parse_augment(aug.to_spec()) == aug and aug.to_spec() == "crop:4,flip,smooth:0.1,mixup:0.2"
+    aug = parse_augment("crop:4, flip,jitter:0.1,mixup:0.2")
+    assert (aug.crop, aug.flip, aug.jitter, aug.mixup) == (4, True, 0.1, 0.2)
+    assert parse_augment(aug.to_spec()) == aug and aug.to_spec() == "crop:4,flip,jitter:0.1,mixup:0.2"
+    # one label-smoothing switch: the loss's (TrainConfig.label_smoothing), not an augmentation
+    with pytest.raises(ValueError, match="label smoothing is not an augmentation.*--label-smoothing 0.1"):
+        parse_augment("flip,smooth:0.1")
     assert resolve_augment("shift:2", "image", "digits") == "shift:2"
     assert make_batch_transform(parse_augment("shift:2"), 10) is None
-    for bad in ("crop:0", "flip:1", "smooth:1.5", "mixup", "rotate:3"):
+    for bad in ("crop:0", "flip:1", "jitter:1.5", "mixup", "rotate:3"):
         with pytest.raises(ValueError, match=f"bad part '{bad}'"):
             parse_augment(bad)
     with pytest.raises(ValueError, match="need image inputs, not layout 'sequence'"):
         resolve_augment("flip", "sequence", "digits")
 
 
-def test_train_step_applies_the_transform_and_trains_on_soft_labels():
-    # (mixup's Beta sampler is slow to compile on CPU, so the train-step path with mixup and the determinism of the
-    # augmentation key are checked by the exact-resume test in tests/test_vision_examples.py)
+def test_train_step_trains_on_smoothed_soft_labels():
+    # (mixup's Beta sampler is slow to compile on CPU, so the train-step path with an on-device transform and the
+    # determinism of the augmentation key are checked by the exact-resume test in tests/test_vision_examples.py)
     model = zoo.create_model("mlp", dropout_rate=0.0)
     state = create_train_state(model, optax.sgd(0.1), seed=0)
     data = load_dataset("digits", model.config)
-    batch = {"x": data.x_train[:8], "y": data.y_train[:8]}
-    transform = make_batch_transform(parse_augment("smooth:0.2"), 10)
-    _, metrics = jax.jit(with_batch_transform(train_step, transform))(state, batch)
-    logits = model.apply({"params": state.params}, batch["x"], train=False)
-    expected = optax.softmax_cross_entropy(logits, one_hot(batch["y"], 10, 0.2)).mean()
+    batch = {"inputs": data.train["inputs"][:8], "label": data.train["label"][:8]}
+    _, metrics = jax.jit(functools.partial(train_step, label_smoothing=0.2))(state, batch)
+    logits = model.apply({"params": state.params}, batch["inputs"], train=False)
+    expected = optax.softmax_cross_entropy(logits, one_hot(batch["label"], 10, 0.2)).mean()
     np.testing.assert_allclose(metrics["loss"], expected, rtol=1e-5)
-    assert float(expected) > float(cross_entropy_loss(logits, batch["y"])) - 1.0  # a real, different target
-    np.testing.assert_allclose(cross_entropy_loss(logits, batch["y"]),
-                               optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"]).mean(), rtol=1e-6)
+    assert float(expected) > float(cross_entropy_loss(logits, batch["label"])) - 1.0  # a real, different target
+    np.testing.assert_allclose(cross_entropy_loss(logits, batch["label"]),
+                               optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"]).mean(),
+                               rtol=1e-6)
+    # smoothing mixed-up (soft) targets is the mixup of smoothed targets: one switch covers both
+    soft = one_hot(batch["label"], 10)
+    np.testing.assert_allclose(cross_entropy_loss(logits, soft, 0.2), expected, rtol=1e-6)
 
 
 def test_external_datasets_fail_clearly_offline():

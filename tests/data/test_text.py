@@ -45,11 +45,12 @@ def test_wordpiece_is_deterministic_and_round_trips_through_a_local_directory(tm
 def test_sentiment_dataset_for_a_bert_and_its_checks(tmp_path):
     config = zoo.get_config("bert_nano")
     data = load_dataset("sentiment", config)
-    chex.assert_shape(data.x_train, (256, 64))
-    assert data.x_train.dtype == np.int32 and np.all(data.x_train[:, 0] == 2)  # [CLS] first
+    chex.assert_shape(data.train["inputs"], (256, 64))
+    assert data.train["inputs"].dtype == np.int32 and np.all(data.train["inputs"][:, 0] == 2)  # [CLS] first
     # "sentiment:DIR" tokenises with a saved tokenizer (here: the same vocabulary, so the same ids)
     text.sentiment_tokenizer().save_pretrained(tmp_path)
-    np.testing.assert_array_equal(load_dataset(f"sentiment:{tmp_path}", config).x_test, data.x_test)
+    np.testing.assert_array_equal(load_dataset(f"sentiment:{tmp_path}", config).test["inputs"],
+                                  data.test["inputs"])
     with pytest.raises(ValueError, match="serves token ids for task 'classification'; the model has layout 'image'"):
         load_dataset("sentiment", zoo.get_config("seed_cnn"))
     with pytest.raises(ValueError, match="has 787 tokens, more than the model's vocab_size 500"):
@@ -58,13 +59,15 @@ def test_sentiment_dataset_for_a_bert_and_its_checks(tmp_path):
         load_dataset("sentiment", zoo.get_config("bert_nano", input_shape=(8,)))
 
 
-def test_pydoc_bytes_are_next_byte_pairs():
+def test_pydoc_bytes_are_next_byte_windows():
     data = load_dataset("pydoc", zoo.get_config("gpt2_tiny", input_shape=(64,)))
     raw = text.load_pydoc_bytes()
     assert len(raw) > 400_000
-    np.testing.assert_array_equal(data.x_train[:, 1:], data.y_train[:, :-1])
-    np.testing.assert_array_equal(data.x_train[1], raw[64:128])
-    assert data.x_train.shape[0] == (int(len(raw) * 0.9) - 1) // 64
+    tokens = data.train["tokens"]  # [N, 65]: the model reads the first 64 bytes and predicts the last 64
+    assert set(data.train) == {"tokens"} and tokens.shape[1] == 65
+    np.testing.assert_array_equal(tokens[1], raw[64:129])
+    np.testing.assert_array_equal(tokens[:-1, -1], tokens[1:, 0])  # predicted bytes of windows do not overlap
+    assert tokens.shape[0] == (int(len(raw) * 0.9) - 1) // 64
     with pytest.raises(ValueError, match="serves token ids for task 'causal_lm'"):
         load_dataset("pydoc", zoo.get_config("bert_nano"))
 

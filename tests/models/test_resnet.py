@@ -148,7 +148,7 @@ def test_train_state_carries_batch_stats_through_a_step(tiny):
     model, _, x = tiny
     state = create_train_state(model, optax.sgd(0.01), seed=0)
     assert set(state.model_state) == {"batch_stats"}
-    new_state, _ = jax.jit(train_step)(state, {"x": x, "y": np.arange(4, dtype=np.int32)})
+    new_state, _ = jax.jit(train_step)(state, {"inputs": x, "label": np.arange(4, dtype=np.int32)})
     changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), state.model_state, new_state.model_state)
     assert all(jax.tree.leaves(changed))
 

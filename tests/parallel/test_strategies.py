@@ -22,6 +22,7 @@ import pytest
 from jax.sharding import PartitionSpec as P
 
 import zoo
+from zoo.tasks import task_for
 from zoo.parallel import ParallelConfig
 from zoo.train import make_run_strategy
 
@@ -69,9 +70,8 @@ def _run(model, parallel, initial=None):
     state = strategy.create_state() if initial is None else strategy.place(initial)
     losses = []
     for step in range(STEPS):
-        x = np.asarray(zoo.random_input(model.config, jax.random.key(step), BATCH))
-        y = np.asarray(zoo.registry.random_target(model.config, jax.random.key(100 + step), BATCH))
-        state, metrics = strategy.train_step(state, {"x": x, "y": y})
+        batch = jax.device_get(task_for(model).example_batch(model.config, jax.random.key(step), BATCH))
+        state, metrics = strategy.train_step(state, batch)
         losses.append(float(metrics["loss"]))
     return strategy, state, np.array(losses)
 

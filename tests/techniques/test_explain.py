@@ -25,7 +25,7 @@ def test_saliency_is_exactly_zero_where_the_model_ignores_the_input(key):
 
 @pytest.fixture(scope="module")
 def cnn(cnn_trained):
-    x = jnp.asarray(cnn_trained.dataset.x_test[:4])
+    x = jnp.asarray(cnn_trained.dataset.test["inputs"][:4])
     return cnn_trained.model, {"params": cnn_trained.state.params}, x
 
 

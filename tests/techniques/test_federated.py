@@ -38,9 +38,10 @@ def test_dirichlet_split_is_a_label_skewed_partition():
 def test_one_client_one_local_step_equals_plain_sgd(template):
     x, y = data(16)
     rng = template.rng
-    new_global = jax.jit(fedavg_round)(template, template.params, rng[None], x[None, None], y[None, None],
-                                       np.ones((1, 1), bool), jnp.array([16.0]))
-    reference, _ = jax.jit(train_step)(template, {"x": x, "y": y})  # same params, same dropout key
+    batches = {"inputs": x[None, None], "label": y[None, None]}
+    new_global = jax.jit(fedavg_round)(template, template.params, rng[None], batches, np.ones((1, 1), bool),
+                                       jnp.array([16.0]))
+    reference, _ = jax.jit(train_step)(template, {"inputs": x, "label": y})  # same params, same dropout key
     chex.assert_trees_all_close(new_global, reference.params, atol=1e-6, rtol=1e-6)
 
 
@@ -53,13 +54,14 @@ def test_averaging_is_weighted_by_client_data_size(template):
     xs[1, 0], ys[1, 0] = x[48:], y[48:]
     active = np.array([[True, True, True], [True, False, False]])
     rngs = jnp.stack([template.rng, template.rng])
-    new_global = jax.jit(fedavg_round)(template, template.params, rngs, xs, ys, active, jnp.array([48.0, 16.0]))
+    new_global = jax.jit(fedavg_round)(template, template.params, rngs, {"inputs": xs, "label": ys}, active,
+                                       jnp.array([48.0, 16.0]))
 
     step = jax.jit(train_step)
     client0 = template
     for s in range(3):
-        client0, _ = step(client0, {"x": xs[0, s], "y": ys[0, s]})
-    client1, _ = step(template, {"x": xs[1, 0], "y": ys[1, 0]})
+        client0, _ = step(client0, {"inputs": xs[0, s], "label": ys[0, s]})
+    client1, _ = step(template, {"inputs": xs[1, 0], "label": ys[1, 0]})
     expected = jax.tree.map(lambda a, b: 0.75 * a + 0.25 * b, client0.params, client1.params)
     chex.assert_trees_all_close(new_global, expected, atol=1e-6, rtol=1e-5)
     unweighted = jax.tree.map(lambda a, b: 0.5 * a + 0.5 * b, client0.params, client1.params)

@@ -18,7 +18,7 @@ def cnn_state_and_batch():
     model = zoo.create_model("seed_cnn")
     state = create_train_state(model, optax.sgd(0.1), seed=0)
     x = zoo.random_input(model.config, jax.random.key(1), 6) * 4.0
-    return state, {"x": x, "y": jnp.arange(6, dtype=jnp.int32)}
+    return state, {"inputs": x, "label": jnp.arange(6, dtype=jnp.int32)}
 
 
 @pytest.fixture(scope="module")

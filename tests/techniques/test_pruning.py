@@ -62,7 +62,7 @@ def test_gradual_pruning_reaches_the_target_and_pruned_weights_stay_zero():
     x, y = rng.random((32, 64), np.float32), rng.integers(0, 10, 32).astype(np.int32)
     sparsities = []
     for i in range(35):
-        state, _ = step(state, {"x": x, "y": y})
+        state, _ = step(state, {"inputs": x, "label": y})
         sparsities.append(sparsity_report(state.params)["sparsity"])
         if i + 1 == 21:  # the last mask update is at step 20
             zeros_at_end = jax.tree.map(lambda w: np.asarray(w) == 0, state.params)

@@ -23,9 +23,9 @@ def test_eval_step_counts_only_unmasked_examples():
     state = create_train_state(model, optax.sgd(0.1), seed=0)
     x = np.random.default_rng(0).random((4, 64), dtype=np.float32)
     y = np.array([1, 2, 3, 4], np.int32)
-    full = eval_step(state, {"x": x, "y": y, "mask": np.ones(4, np.float32)})
-    half = eval_step(state, {"x": x, "y": y, "mask": np.array([1, 1, 0, 0], np.float32)})
-    first_two = eval_step(state, {"x": x[:2], "y": y[:2], "mask": np.ones(2, np.float32)})
+    full = eval_step(state, {"inputs": x, "label": y, "mask": np.ones(4, np.float32)})
+    half = eval_step(state, {"inputs": x, "label": y, "mask": np.array([1, 1, 0, 0], np.float32)})
+    first_two = eval_step(state, {"inputs": x[:2], "label": y[:2], "mask": np.ones(2, np.float32)})
     assert float(full["count"]) == 4 and float(half["count"]) == 2
     chex.assert_trees_all_close(half, first_two, rtol=1e-6)
 
@@ -33,7 +33,7 @@ def test_eval_step_counts_only_unmasked_examples():
 def test_train_step_compiles_once_and_draws_new_dropout_noise_each_step():
     model = zoo.create_model("mlp", dropout_rate=0.5)
     state = create_train_state(model, optax.sgd(0.0), seed=0)  # lr 0: params fixed, only the noise moves
-    batch = {"x": np.ones((8, 64), np.float32), "y": np.zeros(8, np.int32)}
+    batch = {"inputs": np.ones((8, 64), np.float32), "label": np.zeros(8, np.int32)}
     step = jax.jit(chex.assert_max_traces(train_step, n=1))
     losses = []
     for _ in range(3):

@@ -84,6 +84,10 @@ class Task:
         """A valid random batch of the schema (registry-wide tests, benchmarks, memory planning)."""
         raise NotImplementedError
 
+    def output_shape(self, config: Any, batch_size: int = 1) -> tuple[int, ...]:
+        """Shape of the model's output on a batch of ``batch_size`` (what the loss reads)."""
+        raise NotImplementedError
+
     # -- model call, loss, metrics --------------------------------------------------------------
     def model_inputs(self, batch: dict) -> tuple[Any, dict]:
         """``(main input, keyword inputs)`` the model is called with on ``batch``."""

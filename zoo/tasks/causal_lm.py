@@ -40,6 +40,9 @@ class CausalLM(Task):
         return {"tokens": jax.random.randint(key, (batch_size, config.input_shape[0] + 1), 0, config.vocab_size,
                                              jnp.int32)}
 
+    def output_shape(self, config, batch_size=1):
+        return (batch_size, config.input_shape[0], config.vocab_size)
+
     def model_inputs(self, batch):
         kwargs = {"attention_mask": batch["attention_mask"][:, :-1]} if "attention_mask" in batch else {}
         return batch["tokens"][:, :-1], kwargs

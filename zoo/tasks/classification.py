@@ -141,6 +141,9 @@ class Classification(_LabelTask):
     def label_spec(self, config):
         return ArraySpec((), "int32")
 
+    def output_shape(self, config, batch_size=1):
+        return (batch_size, config.num_classes)
+
     def example_batch(self, config, key, batch_size=1):
         kx, ky = jax.random.split(key)
         return {"inputs": _random_inputs(config, kx, batch_size),
@@ -170,6 +173,9 @@ class TokenClassification(_LabelTask):
 
     def label_spec(self, config):
         return ArraySpec(tuple(config.input_shape[:1]), "int32")
+
+    def output_shape(self, config, batch_size=1):
+        return (batch_size, config.input_shape[0], config.num_classes)
 
     def example_batch(self, config, key, batch_size=1):
         kx, ky = jax.random.split(key)
@@ -202,6 +208,9 @@ class QuestionAnswering(_LabelTask):
 
     def label_spec(self, config):
         return ArraySpec((2,), "int32")
+
+    def output_shape(self, config, batch_size=1):
+        return (batch_size, config.input_shape[0], 2)
 
     def example_batch(self, config, key, batch_size=1):
         kx, ky = jax.random.split(key)
