@@ -107,3 +107,17 @@ def test_checkpoint_with_mismatched_arrays_is_a_clear_error(tmp_path):
     meta_file.write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="cannot restore checkpoint step 10"):
         train_and_evaluate(TrainConfig(steps=20, **CONSTANT_LR), str(tmp_path), progress=False)
+
+
+def test_a_checkpoint_of_an_older_zoo_is_refused_in_one_line(tmp_path):
+    """Checkpoints of format 1 (batches {"x", "y"}, older config spellings) neither resume nor mix."""
+    train_and_evaluate(TrainConfig(steps=10, **CONSTANT_LR), str(tmp_path), progress=False)
+    meta_file = next(f for f in (tmp_path / "checkpoints" / "10" / "meta").iterdir() if f.is_file())
+    meta = json.loads(meta_file.read_text())
+    assert meta["format_version"] == 2 and meta["task"] == "classification"
+    meta["format_version"] = 1
+    meta_file.write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match=r"written by an older zoo \(checkpoint format 1, this zoo writes 2\); "
+                                              r"retrain in a new --workdir") as info:
+        train_and_evaluate(TrainConfig(steps=20, **CONSTANT_LR), str(tmp_path), progress=False)
+    assert "\n" not in str(info.value)
