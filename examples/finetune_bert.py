@@ -1,4 +1,4 @@
-"""Fine-tune BERT for sentiment classification (seed §4.3 / §5) with zoo's training loop.
+"""Fine-tune BERT for sentiment classification with zoo's training loop.
 
     python examples/finetune_bert.py                         # bert_nano from scratch on the shipped set
     python examples/finetune_bert.py --model bert_tiny --steps 300

@@ -88,3 +88,14 @@ def test_import_and_export_through_key_maps():
         hf_io.import_params(maps, bad, shapes)
     with pytest.raises(CheckpointFormatError, match="converter does not cover the model"):
         hf_io.import_params(maps[:1], tensors, shapes)
+
+
+def test_importing_the_models_imports_no_converter_torch_or_transformers():
+    import subprocess
+    import sys
+
+    code = ("import sys, zoo; zoo.list_models(); from zoo.models.bert import Bert, BertConfig; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers') "
+            "or (m.startswith('zoo.models.') and m.endswith('.hf'))); print(bad); assert not bad")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

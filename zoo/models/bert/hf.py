@@ -193,4 +193,5 @@ def save_pretrained(model: Bert, variables: dict, path) -> str:
     return hf_io.write_checkpoint(path, to_hf_config(config), tensors)
 
 
-__all__ = ["MODEL_TYPE", "MODULE", "from_pretrained", "save_pretrained", "config_from_hf", "to_hf_config", "key_maps", "ARCHITECTURES"]
+__all__ = ["ARCHITECTURES", "MODEL_TYPE", "MODULE", "config_from_hf", "from_pretrained", "key_maps", "save_pretrained",
+           "to_hf_config"]
