@@ -4,7 +4,7 @@
 
 Builds a randomly initialised ``transformers.BertForSequenceClassification``
 (bert-base sizes, 109,483,778 parameters), saves it, and loads the same weights
-into zoo with ``zoo.models.bert.from_pretrained`` (the script checks the two
+into zoo with ``zoo.from_pretrained`` (the script checks the two
 agree on the logits).  Then it times, in interleaved rounds:
 
 - forward (inference) on ``[batch, length]`` token ids with a padding mask
@@ -62,7 +62,7 @@ def make_models(batch: int, length: int):
     import torch
     import transformers
 
-    from zoo.models import bert
+    import zoo
     from zoo.train import OptimizerConfig, create_train_state, make_optimizer, train_step
 
     torch.manual_seed(0)
@@ -70,7 +70,7 @@ def make_models(batch: int, length: int):
     torch_model = transformers.BertForSequenceClassification(hf_config)
     with tempfile.TemporaryDirectory() as tmp:
         torch_model.save_pretrained(tmp)
-        model, variables = bert.from_pretrained(tmp, input_shape=(length,))
+        model, variables = zoo.from_pretrained(tmp, input_shape=(length,))
 
     rng = np.random.default_rng(0)
     ids = rng.integers(1, hf_config.vocab_size, (batch, length)).astype(np.int32)

@@ -1,4 +1,4 @@
-"""Fine-tune BERT for sentiment classification (seed §4.3 / §5) with zoo's training loop.
+"""Fine-tune BERT for sentiment classification with zoo's training loop.
 
     python examples/finetune_bert.py                         # bert_nano from scratch on the shipped set
     python examples/finetune_bert.py --model bert_tiny --steps 300
@@ -39,10 +39,10 @@ def main():
 
     model_name, overrides, initial_params, data = args.model, {}, None, args.data
     if args.pretrained:
-        from zoo.models import bert
+        import zoo
 
-        model, variables = bert.from_pretrained(args.pretrained, task="classification", num_classes=2,
-                                                new_head=True, seed=args.seed, input_shape=(64,))
+        model, variables = zoo.from_pretrained(args.pretrained, task="classification", num_classes=2,
+                                               new_head=True, seed=args.seed, input_shape=(64,))
         model_name, initial_params = "bert_base", variables["params"]
         overrides = {f.name: getattr(model.config, f.name) for f in dataclasses.fields(model.config)}
         if data == "sentiment":

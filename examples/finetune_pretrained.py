@@ -3,7 +3,7 @@
     python examples/finetune_pretrained.py --hf-dir path/to/microsoft-resnet-50 --image-size 64 --steps 200
     python examples/finetune_pretrained.py --hf-dir path/to/google-vit-base-patch16-224 --freeze-backbone
 
-The directory is what ``save_pretrained`` writes (``config.json`` + ``model.safetensors``;
+The directory is what ``save_pretrained`` (transformers' or ``zoo.save_pretrained``) writes (``config.json`` + ``model.safetensors``;
 zoo never downloads: fetch one elsewhere with ``huggingface-cli download microsoft/resnet-50
 --local-dir DIR``).  The script
 
@@ -27,7 +27,9 @@ from tqdm import tqdm
 
 from zoo.data import BatchSchedule, load_digits_arrays, to_layout
 from zoo.data.images import IMAGENET_MEAN, IMAGENET_STD, make_batch_transform, normalize, parse_augment
-from zoo.models import hf_io, replace_head
+import zoo
+from zoo.convert import hf as hf_io
+from zoo.models import replace_head
 from zoo.train import Checkpointer, evaluate, eval_step, make_schedule, OptimizerConfig, train_step
 from zoo.train.steps import with_batch_transform
 from zoo.train.state import TrainState
@@ -37,14 +39,10 @@ def load_classifier(path, image_size):
     """``(model, variables)`` of the checkpoint in ``path``, dispatching on its ``model_type``."""
     model_type = hf_io.read_config(path).get("model_type")
     if model_type == "resnet":
-        from zoo.models.resnet_hf import load_hf_resnet
-
         size = image_size or 224
-        return load_hf_resnet(path, input_shape=(size, size, 3))
+        return zoo.from_pretrained(path, input_shape=(size, size, 3))
     if model_type == "vit":
-        from zoo.models.vit_hf import load_hf_vit
-
-        model, variables = load_hf_vit(path)
+        model, variables = zoo.from_pretrained(path)
         if image_size and image_size != model.config.input_shape[0]:
             raise SystemExit(f"a ViT's position embeddings fix its image size: {model.config.input_shape[0]}, "
                              f"not --image-size {image_size}")

@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 
+import jax
 import numpy as np
 
 from zoo.models.gpt2 import generate
@@ -56,7 +57,7 @@ def main():
     prompt = np.frombuffer(args.prompt.encode("utf-8"), np.uint8).astype(np.int32)[None]
     room = model.config.input_shape[0] - prompt.shape[1]
     ids = generate(model, {"params": state.params}, prompt, min(args.sample_bytes, room),
-                   temperature=args.temperature, top_k=args.top_k, seed=args.seed)
+                   temperature=args.temperature, top_k=args.top_k, key=jax.random.key(args.seed))
     text = bytes(np.asarray(ids[0], np.uint8)).decode("utf-8", errors="replace")
     print("sample:\n" + text)
 

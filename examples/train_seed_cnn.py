@@ -1,4 +1,4 @@
-"""Train the seed's §4.1 Keras CNN with zoo's library API, as in your own JAX project.
+"""Train the seed document's Keras CNN with zoo's library API, as in your own JAX project.
 
     python examples/train_seed_cnn.py --steps 600 --workdir runs/example-cnn
 

@@ -1,4 +1,4 @@
-"""Train the seed's §4.2 Keras LSTM on the digits' pixel rows with zoo's full loop.
+"""Train the seed document's Keras LSTM on the digits' pixel rows with zoo's full loop.
 
     python examples/train_seed_lstm.py --steps 600 --workdir runs/example-lstm
 

@@ -110,11 +110,11 @@ def test_unknown_choice_names_the_choices(workdir, flag, value, choices, capsys)
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"hidden": (0,)}, "MLPConfig.hidden must be positive integer(s), got (0,)"),
-    ({"hidden": (64, -8)}, "MLPConfig.hidden must be positive integer(s), got (64, -8)"),
+    ({"hidden_sizes": (0,)}, "MLPConfig.hidden_sizes must be positive integer(s), got (0,)"),
+    ({"hidden_sizes": (64, -8)}, "MLPConfig.hidden_sizes must be positive integer(s), got (64, -8)"),
     ({"num_classes": 0}, "MLPConfig.num_classes must be positive integer(s), got 0"),
     ({"input_shape": (-1,)}, "MLPConfig.input_shape must be positive integer(s), got (-1,)"),
-    ({"hidden": (64,)}, "holds a mlp checkpoint with config"),
+    ({"hidden_sizes": (64,)}, "holds a mlp checkpoint with config"),
 ])
 def test_bad_or_other_model_config_changes_no_file(workdir, overrides, message):
     before = snapshot(workdir)
@@ -170,7 +170,7 @@ def test_wrong_input_rank_shape_or_dtype_names_expected_and_got(name):
             assert expected in message, (case, message)
 
 
-# --- Hugging Face checkpoint directories (zoo.models.hf_io, here through BERT) ------------------------------
+# --- Hugging Face checkpoint directories (zoo.convert, here through BERT) ------------------------------
 
 
 class _RunsCodeWhenUnpickled:
@@ -186,11 +186,9 @@ class _RunsCodeWhenUnpickled:
 @pytest.fixture(scope="module")
 def hf_dir(tmp_path_factory):
     """A valid bert_nano checkpoint directory (config.json + model.safetensors) and its params."""
-    from zoo.models import bert_hf
-
     model = zoo.create_model("bert_nano")
     params = jax.device_get(zoo.init_variables(model, jax.random.key(0))["params"])
-    path = bert_hf.save_pretrained(model.config, params, tmp_path_factory.mktemp("hf") / "bert_nano")
+    path = zoo.save_pretrained(model, {"params": params}, tmp_path_factory.mktemp("hf") / "bert_nano")
     return path, params
 
 
@@ -262,8 +260,7 @@ HF_CASES = {
 
 @pytest.mark.parametrize("case", list(HF_CASES))
 def test_bad_hugging_face_directory_is_a_clear_error_and_changes_no_file(hf_dir, tmp_path, case):
-    from zoo.models import bert_hf
-    from zoo.models.hf_io import CheckpointFormatError
+    from zoo.convert import CheckpointFormatError
 
     source, _ = hf_dir
     path = str(tmp_path / "ckpt")
@@ -272,25 +269,24 @@ def test_bad_hugging_face_directory_is_a_clear_error_and_changes_no_file(hf_dir,
     damage(path)
     before = snapshot(path)
     with pytest.raises(CheckpointFormatError, match=message):
-        bert_hf.from_pretrained(path)
+        zoo.from_pretrained(path)
     assert snapshot(path) == before
 
 
 def test_pickle_weights_load_only_with_opt_in_and_never_run_code(hf_dir, tmp_path):
     import torch
-    from zoo.models import bert_hf
 
     source, params = hf_dir
     path = str(tmp_path / "ckpt")
     shutil.copytree(source, path)
     _pickle_only(path)
-    _, variables = bert_hf.from_pretrained(path, allow_pickle=True)
+    _, variables = zoo.from_pretrained(path, allow_pickle=True)
     chex.assert_trees_all_equal(jax.device_get(variables["params"]), params)
 
     marker = tmp_path / "code-ran"
     torch.save({"weights": _RunsCodeWhenUnpickled(str(marker))}, os.path.join(path, "pytorch_model.bin"))
     before = snapshot(path)
     with pytest.raises(Exception, match="Weights only load failed"):
-        bert_hf.from_pretrained(path, allow_pickle=True)
+        zoo.from_pretrained(path, allow_pickle=True)
     assert not marker.exists()
     assert snapshot(path) == before

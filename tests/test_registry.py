@@ -47,7 +47,7 @@ def test_unknown_override_names_valid_fields():
     ("seed_cnn", {"input_shape": (6, 6, 1)}, "too small"),
     ("seed_cnn", {"conv_impl": "fft"}, "conv_impl must be one of"),
     ("seed_cnn", {"dropout_rate": 1.5}, r"dropout_rate must be in \[0, 1\)"),
-    ("seed_lstm", {"hidden": ()}, "hidden must be positive"),
+    ("seed_lstm", {"hidden_sizes": ()}, "hidden_sizes must be positive"),
     ("seed_lstm", {"unroll": 0}, "unroll must be True or a positive int"),
     ("mlp", {"activation": "swishy"}, "activation must be one of"),
     ("mlp", {"dtype": "int32"}, "dtype must be a floating dtype"),
@@ -62,7 +62,7 @@ def test_config_is_frozen_and_hashable():
     model = zoo.create_model("seed_cnn")
     hash(model.config)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        model.config.hidden = 3
+        model.config.mlp_dim = 3
 
 
 class ApplyEveryModel(chex.TestCase):

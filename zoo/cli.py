@@ -113,6 +113,8 @@ def _train(args) -> int:
     _init_distributed(args)
     if args.steps is None and args.epochs is None:
         args.steps = 600
+    if args.dropout is not None:
+        _check_dropout_flag(args.model)
     optimizer = OptimizerConfig(
         name=args.optimizer, learning_rate=args.lr, schedule=args.schedule, warmup_steps=args.warmup_steps,
         momentum=args.momentum, weight_decay=args.weight_decay, clip_norm=args.clip_norm,
@@ -141,6 +143,17 @@ def _train(args) -> int:
         print(f"  sparsity     {summary['sparsity']:.4f} of the kernel weights are zero", file=sys.stderr)
     print(json.dumps(summary))
     return 0
+
+
+def _check_dropout_flag(model: str) -> None:
+    """ValueError unless ``model``'s config has a ``dropout_rate`` for ``--dropout`` to override."""
+    from zoo import registry
+    from zoo.layers.checks import dropout_fields
+
+    if "dropout_rate" not in dropout_fields(registry.get_config(model)):
+        with_dropout = [n for n in registry.list_models() if "dropout_rate" in dropout_fields(registry.get_config(n))]
+        raise ValueError(f"--dropout: {model} has no dropout (its config has no dropout_rate field); models with "
+                         f"dropout: {', '.join(with_dropout)}")
 
 
 def _add_parallel_args(p: argparse.ArgumentParser) -> None:
@@ -281,7 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the memory per device (as `zoo plan`), train nothing")
     _add_parallel_args(p)
     reg = p.add_argument_group("regularisation")
-    reg.add_argument("--dropout", type=float, default=None, help="override the model's dropout_rate")
+    reg.add_argument("--dropout", type=float, default=None,
+                     help="override the model's dropout_rate (an error for models without dropout, e.g. ResNet)")
     reg.add_argument("--label-smoothing", type=float, default=0.0,
                      help="train classification against (1 - E) * one-hot + E / K targets (mixup's too)")
     reg.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE",

@@ -8,7 +8,7 @@ import transformers
 import zoo
 from zoo.data import load_dataset
 from zoo.data import text
-from zoo.models.hf_io import CheckpointFormatError
+from zoo.convert import CheckpointFormatError
 from zoo.train import OptimizerConfig, TrainConfig, load_run, train_and_evaluate
 
 

@@ -10,8 +10,9 @@ import torch
 import transformers
 
 import zoo
-from zoo.models import bert, bert_hf
-from zoo.models.hf_io import CheckpointFormatError
+from zoo.convert import CheckpointFormatError
+from zoo.models import bert
+from zoo.models.bert import hf as bert_hf
 
 HF_CONFIG = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
                  max_position_embeddings=64, type_vocab_size=2, hidden_dropout_prob=0.1,
@@ -65,7 +66,7 @@ def hf_checkpoint(request, tmp_path_factory):
 def test_parity_with_hugging_face_with_padding(hf_checkpoint, inputs):
     task, torch_model, path = hf_checkpoint
     ids, mask, types = inputs
-    model, variables = bert.from_pretrained(path)
+    model, variables = zoo.from_pretrained(path)
     assert model.config.task == task
     logits = run(model, variables, ids, attention_mask=mask, token_type_ids=types)
     expected = torch_logits(torch_model, ids, mask, types)
@@ -82,10 +83,10 @@ def test_parity_with_hugging_face_with_padding(hf_checkpoint, inputs):
 def test_export_round_trip_to_transformers(hf_checkpoint, inputs, tmp_path):
     task, torch_model, path = hf_checkpoint
     ids, mask, types = inputs
-    model, variables = bert.from_pretrained(path)
+    model, variables = zoo.from_pretrained(path)
     # change the weights in zoo (as fine-tuning would), export, reload with transformers
     params = jax.tree.map(lambda p: p + 0.01 * np.sign(p), variables["params"])
-    bert.save_pretrained(model.config, params, tmp_path)
+    zoo.save_pretrained(model, {"params": params}, tmp_path)
     reloaded = HEADS[task].from_pretrained(tmp_path, attn_implementation="eager").eval()
     np.testing.assert_allclose(torch_logits(reloaded, ids, mask, types),
                                run(model, {"params": params}, ids, attention_mask=mask, token_type_ids=types),
@@ -97,8 +98,8 @@ def test_new_head_on_a_pretrained_encoder(tmp_path, inputs):
     encoder = transformers.BertModel(transformers.BertConfig(**HF_CONFIG)).eval()
     encoder.save_pretrained(tmp_path)
     with pytest.raises(CheckpointFormatError, match="without a task head; pass task=... and new_head=True"):
-        bert.from_pretrained(tmp_path)
-    model, variables = bert.from_pretrained(tmp_path, task="token_classification", num_classes=5, new_head=True)
+        zoo.from_pretrained(tmp_path)
+    model, variables = zoo.from_pretrained(tmp_path, task="token_classification", num_classes=5, new_head=True)
     chex.assert_shape(variables["params"]["head"]["kernel"], (32, 5))
     ids, mask, types = inputs
     # the encoder weights are the checkpoint's: the probed features equal BertModel's hidden states
@@ -108,7 +109,7 @@ def test_new_head_on_a_pretrained_encoder(tmp_path, inputs):
         hidden = encoder(input_ids=torch.tensor(ids, dtype=torch.long), attention_mask=torch.tensor(mask),
                          token_type_ids=torch.tensor(types, dtype=torch.long)).last_hidden_state.numpy()
     np.testing.assert_allclose(state["intermediates"]["pre_logits"][0], hidden, atol=1e-5)
-    model, variables = bert.from_pretrained(tmp_path, task="classification", num_classes=2, new_head=True)
+    model, variables = zoo.from_pretrained(tmp_path, task="classification", num_classes=2, new_head=True)
     assert set(variables["params"]) >= {"pooler", "head"}  # BertModel has a pooler: loaded, head new
 
 
@@ -123,16 +124,16 @@ def test_checkpoint_errors_name_every_key(tmp_path):
     tensors["bert.surprise"] = np.zeros(1, np.float32)
     save_file(tensors, tmp_path / "model.safetensors")
     with pytest.raises(CheckpointFormatError) as e:
-        bert.from_pretrained(tmp_path)
+        zoo.from_pretrained(tmp_path)
     msg = str(e.value)
     assert "missing keys ['bert.encoder.layer.1.output.dense.bias']" in msg
     assert "unexpected keys ['bert.surprise']" in msg
     assert "bert.encoder.layer.0.intermediate.dense.weight (36, 32) does not fit zoo layer_0/mlp/in/kernel (32, 37)" \
         in msg
     with pytest.raises(CheckpointFormatError, match="not a local directory.*no network"):
-        bert.from_pretrained("bert-base-uncased")
+        zoo.from_pretrained("bert-base-uncased")
     with pytest.raises(CheckpointFormatError, match="not token_classification; pass new_head=True"):
-        bert.from_pretrained(tmp_path, task="token_classification")
+        zoo.from_pretrained(tmp_path, task="token_classification")
 
 
 def test_published_sizes_and_param_count_arithmetic():
@@ -142,8 +143,7 @@ def test_published_sizes_and_param_count_arithmetic():
     assert zoo.param_count("bert_base") == embeddings + 12 * per_layer + (d * d + d) + (d * 2 + 2) == 109_483_778
     for name, (layers, hidden, heads) in bert.VARIANTS.items():
         cfg = zoo.get_config(name)
-        assert (cfg.num_layers, cfg.hidden_size, cfg.num_heads, cfg.intermediate_size) == (layers, hidden, heads,
-                                                                                           4 * hidden)
+        assert (cfg.num_layers, cfg.hidden_size, cfg.num_heads, cfg.mlp_dim) == (layers, hidden, heads, 4 * hidden)
     assert zoo.param_count("bert_tiny") == 4_386_178
 
 

@@ -8,8 +8,8 @@ import torch
 import transformers
 
 import zoo
-from zoo.models import gpt2
-from zoo.models.hf_io import CheckpointFormatError
+from zoo.convert import CheckpointFormatError
+from zoo.models.gpt2 import model as gpt2
 
 HF_CONFIG = dict(vocab_size=99, n_embd=32, n_layer=2, n_head=4, n_positions=48)
 B, T = 2, 12
@@ -25,7 +25,7 @@ def hf(tmp_path_factory):
                 p.add_(torch.randn_like(p) * 0.1)
     path = tmp_path_factory.mktemp("gpt2")
     model.save_pretrained(path)
-    zoo_model, variables = gpt2.from_pretrained(path)
+    zoo_model, variables = zoo.from_pretrained(path)
     return model, path, zoo_model, variables
 
 
@@ -57,7 +57,7 @@ def test_parity_with_hugging_face(hf, ids):
 def test_export_round_trip(hf, ids, tmp_path):
     _, _, model, variables = hf
     params = jax.tree.map(lambda p: p * 1.01, variables["params"])
-    gpt2.save_pretrained(model.config, params, tmp_path)
+    zoo.save_pretrained(model, {"params": params}, tmp_path)
     reloaded = transformers.GPT2LMHeadModel.from_pretrained(tmp_path, attn_implementation="eager").eval()
     expected = jax.jit(lambda v, x: model.apply(v, x))({"params": params}, ids)
     np.testing.assert_allclose(torch_logits(reloaded, ids), expected, atol=1e-5, rtol=0)
@@ -82,20 +82,23 @@ def test_cached_decoding_equals_recomputing_the_full_sequence(hf, ids):
 def test_sampling_is_reproducible_and_filters_apply(hf, ids):
     _, _, model, variables = hf
     prompt = ids[:, :4]
-    kw = dict(temperature=1.0, top_k=5, seed=3)
+    kw = dict(temperature=1.0, top_k=5, key=jax.random.key(3))
     a = gpt2.generate(model, variables, prompt, 8, **kw)
     np.testing.assert_array_equal(a, gpt2.generate(model, variables, prompt, 8, **kw))
-    assert not np.array_equal(a, gpt2.generate(model, variables, prompt, 8, temperature=1.0, top_k=5, seed=4))
+    assert not np.array_equal(a, gpt2.generate(model, variables, prompt, 8, temperature=1.0, top_k=5,
+                                                   key=jax.random.key(4)))
     # every sampled token is among the top-k of its step's logits
     out, logits = gpt2.generate(model, variables, prompt, 8, return_logits=True, **kw)
     top5 = np.argsort(-np.asarray(logits), -1)[..., :5]
     assert np.all((np.asarray(out[:, 4:])[..., None] == top5).any(-1))
     # top_k=1 is greedy, whatever the temperature
     greedy = gpt2.generate(model, variables, prompt, 8, temperature=0.0, top_k=5)
-    np.testing.assert_array_equal(gpt2.generate(model, variables, prompt, 8, top_k=1, temperature=5.0), greedy)
+    np.testing.assert_array_equal(gpt2.generate(model, variables, prompt, 8, top_k=1, temperature=5.0,
+                                                key=jax.random.key(0)), greedy)
     # top_p small enough keeps only the most likely token: greedy too; a large one samples
-    np.testing.assert_array_equal(gpt2.generate(model, variables, prompt, 8, top_p=1e-6, seed=7), greedy)
-    assert not np.array_equal(gpt2.generate(model, variables, prompt, 8, top_p=0.99, temperature=3.0, seed=7),
+    np.testing.assert_array_equal(gpt2.generate(model, variables, prompt, 8, top_p=1e-6, key=jax.random.key(7)), greedy)
+    assert not np.array_equal(gpt2.generate(model, variables, prompt, 8, top_p=0.99, temperature=3.0,
+                                            key=jax.random.key(7)),
                               greedy)
 
 
@@ -113,8 +116,10 @@ def test_generate_and_checkpoint_errors(hf, ids, tmp_path):
         gpt2.generate(model, variables, ids, 40)
     with pytest.raises(ValueError, match=r"top_p must be in \(0, 1\]"):
         gpt2.generate(model, variables, ids, 2, top_p=1.5)
+    with pytest.raises(ValueError, match=r"sampling \(temperature > 0\) needs key=jax.random.key"):
+        gpt2.generate(model, variables, ids[:, :4], 2)
     with pytest.raises(CheckpointFormatError, match="not a local directory.*no network"):
-        gpt2.from_pretrained("gpt2")
+        zoo.from_pretrained("gpt2")
     from safetensors.numpy import load_file, save_file
     tensors = load_file(path / "model.safetensors")
     tensors["transformer.h.1.attn.c_attn.weight"] = tensors["transformer.h.1.attn.c_attn.weight"][:, :90]
@@ -124,7 +129,7 @@ def test_generate_and_checkpoint_errors(hf, ids, tmp_path):
     save_file(tensors, tmp_path / "model.safetensors")
     with pytest.raises(CheckpointFormatError, match=r"missing keys \['transformer.ln_f.bias'\].*"
                                                     r"transformer.h.1.attn.c_attn.q.weight \(32, 30\) does not fit"):
-        gpt2.from_pretrained(tmp_path)
+        zoo.from_pretrained(tmp_path)
 
 
 def test_published_sizes():

@@ -13,9 +13,9 @@ import transformers
 
 import zoo
 from zoo.layers import conv2d
+from zoo.convert import CheckpointFormatError
 from zoo.models import extract_features, pooled_features, replace_head
-from zoo.models.hf_io import CheckpointFormatError
-from zoo.models.resnet_hf import load_hf_resnet, save_hf_resnet
+from zoo.models.resnet import hf as resnet_hf
 from zoo.train import create_train_state, train_step
 
 
@@ -72,8 +72,9 @@ def hf_resnet(request, tmp_path_factory):
 
 def test_hf_resnet_parity_in_eval_mode(hf_resnet):
     hf_model, path = hf_resnet
-    model, variables = load_hf_resnet(path, input_shape=(32, 32, 3))
+    model, variables = zoo.from_pretrained(path)
     assert set(variables) == {"params", "batch_stats"}
+    assert model.config.input_shape == (224, 224, 3)  # the default size; others are accepted as well
     pixels = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
     with torch.no_grad():
         out = hf_model(torch.from_numpy(pixels), output_hidden_states=True)
@@ -87,10 +88,27 @@ def test_hf_resnet_parity_in_eval_mode(hf_resnet):
         np.testing.assert_allclose(features[name], hidden.numpy().transpose(0, 2, 3, 1), atol=1e-5, rtol=0)
 
 
+def test_hf_resnet_takes_any_image_size_as_transformers_does(hf_resnet):
+    hf_model, path = hf_resnet
+    model, variables = zoo.from_pretrained(path)
+    apply = jax.jit(lambda v, x: model.apply(v, x, train=False))
+    m = model.config.min_image_size  # 8 or 32 here: one pixel per stride-2 step
+    for h, w in [(m, m), (m + 8, 2 * m + 8)]:  # not multiples of the total stride: the odd-size rounding counts
+        pixels = np.random.default_rng(h).standard_normal((1, 3, h, w)).astype(np.float32)
+        with torch.no_grad():
+            expected = hf_model(torch.from_numpy(pixels)).logits.numpy()
+        np.testing.assert_allclose(apply(variables, pixels.transpose(0, 2, 3, 1)), expected, atol=1e-5, rtol=0)
+    small = model.config.min_image_size - 1
+    with pytest.raises(ValueError, match=rf"C = 3 and H, W >= {small + 1}, got shape \(1, {small}, 32, 3\)"):
+        model.apply(variables, np.zeros((1, small, 32, 3), np.float32))
+    with pytest.raises(ValueError, match="C = 3"):
+        model.apply(variables, np.zeros((1, 32, 32, 1), np.float32))
+
+
 def test_hf_resnet_round_trip_export(hf_resnet, tmp_path):
     hf_model, path = hf_resnet
-    model, variables = load_hf_resnet(path, input_shape=(32, 32, 3))
-    save_hf_resnet(tmp_path, model, variables)
+    model, variables = zoo.from_pretrained(path)
+    zoo.save_pretrained(model, variables, tmp_path)
     reloaded = transformers.ResNetForImageClassification.from_pretrained(tmp_path).eval()
     reference = hf_model.state_dict()
     for key, value in reloaded.state_dict().items():
@@ -110,10 +128,18 @@ def test_hf_import_errors_name_the_keys(hf_resnet, tmp_path):
               str(tmp_path / "model.safetensors"))
     with pytest.raises(CheckpointFormatError, match=rf"missing keys \['{dropped}'\].*unexpected keys "
                                                     r"\['extra.weight'\]"):
-        load_hf_resnet(tmp_path, input_shape=(32, 32, 3))
+        zoo.from_pretrained(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({**config, "model_type": "vit"}))
     with pytest.raises(CheckpointFormatError, match="expected a ResNet config"):
-        load_hf_resnet(tmp_path)
+        resnet_hf.from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({**config, "model_type": "convnext"}))
+    with pytest.raises(CheckpointFormatError, match="model_type 'convnext', which zoo cannot convert; supported "
+                                                    "model types: 'bert' .*'gpt2' .*'resnet' .*'vit'"):
+        zoo.from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({**config, "architectures": ["ResNetModel"]}))
+    with pytest.raises(CheckpointFormatError, match="holds a ResNetModel; zoo's ResNet reads "
+                                                    "ResNetForImageClassification"):
+        zoo.from_pretrained(tmp_path)
 
 
 @pytest.fixture(scope="module")

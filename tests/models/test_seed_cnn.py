@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.models.keras_weights import params_from_keras, params_to_keras
+from zoo.models.seed.keras import params_from_keras, params_to_keras
 
 
 def test_parameter_count_matches_keras_arithmetic():

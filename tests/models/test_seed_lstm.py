@@ -9,7 +9,7 @@ import pytest
 
 import zoo
 from zoo.layers import LSTM
-from zoo.models.keras_weights import params_from_keras
+from zoo.models.seed.keras import params_from_keras
 
 
 def test_parameter_count_matches_keras_arithmetic():

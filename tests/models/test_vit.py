@@ -10,9 +10,8 @@ import torch
 import transformers
 
 import zoo
+from zoo.convert import CheckpointFormatError
 from zoo.models import extract_features, replace_head
-from zoo.models.hf_io import CheckpointFormatError
-from zoo.models.vit_hf import load_hf_vit, save_hf_vit
 
 
 @pytest.mark.parametrize("name, expected", [
@@ -46,7 +45,7 @@ def hf_vit(tmp_path_factory):
 
 def test_hf_vit_parity_in_eval_mode(hf_vit):
     hf_model, path = hf_vit
-    model, variables = load_hf_vit(path)
+    model, variables = zoo.from_pretrained(path)
     assert model.config.input_shape == (32, 32, 3) and model.config.layer_norm_eps == 1e-12
     pixels = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
     with torch.no_grad():
@@ -57,12 +56,16 @@ def test_hf_vit_parity_in_eval_mode(hf_vit):
     features = extract_features(model, variables, x)
     for i in range(2):  # HF hidden_states[0] are the embeddings, [i + 1] the output of block i
         np.testing.assert_allclose(features[f"block_{i}"], out.hidden_states[i + 1].numpy(), atol=1e-5, rtol=0)
+    # the checkpoint's image_size is the size accepted; others (HF: interpolate_pos_encoding=True) are refused
+    with pytest.raises(ValueError, match=r"takes 32x32 images \(its position embeddings are learned for that size\), "
+                                         r"got shape \(2, 48, 48, 3\).*interpolate_pos_encoding"):
+        model.apply(variables, np.zeros((2, 48, 48, 3), np.float32))
 
 
 def test_hf_vit_round_trip_export(hf_vit, tmp_path):
     hf_model, path = hf_vit
-    model, variables = load_hf_vit(path)
-    save_hf_vit(tmp_path, model, variables)
+    model, variables = zoo.from_pretrained(path)
+    zoo.save_pretrained(model, variables, tmp_path)
     reloaded = transformers.ViTForImageClassification.from_pretrained(tmp_path).eval()
     reference = hf_model.state_dict()
     assert set(reloaded.state_dict()) == set(reference)
@@ -81,10 +84,10 @@ def test_hf_vit_import_errors_name_the_keys(hf_vit, tmp_path):
     save_file(tensors, str(tmp_path / "model.safetensors"))
     with pytest.raises(CheckpointFormatError, match=r"shape mismatches \[vit.embeddings.cls_token \(1, 1, 16\) "
                                                     r"does not fit zoo params/cls_token \(1, 1, 32\)"):
-        load_hf_vit(tmp_path)
+        zoo.from_pretrained(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({**config, "hidden_act": "relu"}))
     with pytest.raises(CheckpointFormatError, match="exact GELU"):
-        load_hf_vit(tmp_path)
+        zoo.from_pretrained(tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +123,7 @@ def test_replace_head_keeps_the_backbone(mean_pooled):
 
 @pytest.mark.parametrize("overrides, message", [
     ({"patch_size": 5}, "not a whole number of 5x5 patches"),
-    ({"num_heads": 3}, "not divisible by num_heads=3"),
+    ({"num_heads": 3}, r"hidden_size \(64\) must be divisible by num_heads \(3\)"),
     ({"pooling": "max"}, "pooling must be one of"),
 ])
 def test_bad_configs_are_rejected(overrides, message):

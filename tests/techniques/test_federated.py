@@ -14,7 +14,7 @@ from zoo.train import create_train_state, train_step
 
 @pytest.fixture(scope="module")
 def template():
-    return create_train_state(zoo.create_model("mlp", hidden=(32,)), optax.sgd(0.1), seed=0)
+    return create_train_state(zoo.create_model("mlp", hidden_sizes=(32,)), optax.sgd(0.1), seed=0)
 
 
 def data(n, seed=0):

@@ -78,7 +78,7 @@ def test_workdir_of_another_model_is_rejected(straight_and_resumed):
 def test_changed_model_config_or_batch_size_is_rejected(straight_and_resumed):
     straight, *_ = straight_and_resumed
     with pytest.raises(CheckpointError, match="checkpoint with config"):
-        train_and_evaluate(TrainConfig(steps=50, **{**CONFIG, "model_overrides": {"hidden": (64,)}}), straight,
+        train_and_evaluate(TrainConfig(steps=50, **{**CONFIG, "model_overrides": {"hidden_sizes": (64,)}}), straight,
                            progress=False)
     with pytest.raises(ValueError, match="data order used batch_size=32, this run uses batch_size=16"):
         train_and_evaluate(TrainConfig(steps=40, **{**CONFIG, "batch_size": 16}), straight, progress=False)
@@ -98,12 +98,12 @@ def test_corrupt_checkpoint_metadata_is_a_clear_error(tmp_path):
 
 def test_checkpoint_with_mismatched_arrays_is_a_clear_error(tmp_path):
     """Metadata that claims the right model over arrays of another shape must not load silently."""
-    train_and_evaluate(TrainConfig(steps=10, **{**CONSTANT_LR, "model_overrides": {"hidden": (32,)}}), str(tmp_path),
-                       progress=False)
+    train_and_evaluate(TrainConfig(steps=10, **{**CONSTANT_LR, "model_overrides": {"hidden_sizes": (32,)}}),
+                       str(tmp_path), progress=False)
     meta_dir = tmp_path / "checkpoints" / "10" / "meta"
     meta_file = next(f for f in meta_dir.iterdir() if f.is_file())
     meta = json.loads(meta_file.read_text())
-    meta["model_config"]["hidden"] = [256, 128]
+    meta["model_config"]["hidden_sizes"] = [256, 128]
     meta_file.write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="cannot restore checkpoint step 10"):
         train_and_evaluate(TrainConfig(steps=20, **CONSTANT_LR), str(tmp_path), progress=False)

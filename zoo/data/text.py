@@ -90,12 +90,12 @@ def load_tokenizer(path):
     """A Hugging Face tokenizer from local directory ``path`` (never the network).
 
     Raises:
-      zoo.models.hf_io.CheckpointFormatError: ``path`` is not a local directory (a Hub id
+      zoo.convert.hf.CheckpointFormatError: ``path`` is not a local directory (a Hub id
         such as ``"bert-base-uncased"`` gets a message saying to download it elsewhere).
     """
     from transformers import AutoTokenizer
 
-    from zoo.models.hf_io import resolve_dir
+    from zoo.convert.hf import resolve_dir
 
     return AutoTokenizer.from_pretrained(resolve_dir(path), local_files_only=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 import jax.numpy as jnp
@@ -86,3 +87,51 @@ def check_tokens(x, max_length: int, *, model: str) -> None:
                          f"got shape {shape}")
     if not jnp.issubdtype(jnp.result_type(x), jnp.integer):
         raise ValueError(f"{model} expects integer token ids, got dtype {jnp.result_type(x)}")
+
+
+# The fields every family spells the same way (see CONTRIBUTING.md, "One vocabulary").
+SIZE_FIELDS = ("hidden_size", "num_layers", "num_heads", "mlp_dim", "hidden_sizes", "vocab_size")
+RATE_FIELDS = ("dropout_rate", "attention_dropout_rate", "classifier_dropout_rate")
+
+
+def dropout_fields(config) -> tuple[str, ...]:
+    """The dropout-rate fields of ``config`` (a subset of ``RATE_FIELDS``), e.g. ``("dropout_rate",)``."""
+    names = {f.name for f in dataclasses.fields(config)}
+    return tuple(name for name in RATE_FIELDS if name in names)
+
+
+def check_common_fields(config) -> None:
+    """Checks whichever of the shared fields ``config`` has.
+
+    ``hidden_size``, ``num_layers``, ``num_heads``, ``mlp_dim``, ``vocab_size``
+    must be positive ints and ``hidden_sizes`` a non-empty tuple of them (a
+    ``None`` size or rate means "derived" and is skipped); ``dropout_rate``,
+    ``attention_dropout_rate`` and ``classifier_dropout_rate`` must be in
+    [0, 1); ``num_heads`` must divide ``hidden_size``.
+
+    Raises:
+      ValueError: naming the config class, the field and its value.
+    """
+    names = {f.name for f in dataclasses.fields(config)}
+    present = [n for n in SIZE_FIELDS if n in names and getattr(config, n) is not None]
+    check_positive_ints(config, *present)
+    for name in dropout_fields(config):
+        if getattr(config, name) is not None:
+            check_rate(config, name)
+    if {"hidden_size", "num_heads"} <= names and config.hidden_size % config.num_heads:
+        raise ValueError(f"{type(config).__name__}.hidden_size ({config.hidden_size}) must be divisible by "
+                         f"num_heads ({config.num_heads})")
+
+
+def check_image(x, channels: int, min_size: int, *, model: str) -> None:
+    """Raises ValueError unless ``x`` is ``[B, H, W, channels]`` with ``H, W >= min_size`` and a numeric dtype.
+
+    For fully convolutional models (global pooling before the head), which accept any image size.
+    """
+    shape = tuple(np.shape(x))
+    if len(shape) != 4 or shape[3] != channels or min(shape[1:3]) < min_size:
+        raise ValueError(f"{model} expects images [B, H, W, C] with C = {channels} and H, W >= {min_size}, "
+                         f"got shape {shape}")
+    dtype = jnp.result_type(x)
+    if not (jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)):
+        raise ValueError(f"{model} expects a real-valued numeric input, got dtype {dtype}")

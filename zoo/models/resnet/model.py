@@ -18,7 +18,11 @@ Convolutions have no bias; BatchNorm (eps 1e-5, momentum 0.9 = PyTorch's 0.1) ke
 its running statistics in the ``batch_stats`` collection.  Parameters of
 ``resnet50``: 25,557,032, the same as torchvision's / ``microsoft/resnet-50``.
 
-Named intermediates (``sow("intermediates", ...)``, see ``zoo.models.vision``):
+Any image size works (the head reads globally pooled features), as in Hugging Face:
+``input_shape`` is the size the model is built and tested at, and inputs need only
+its channel count and ``H, W >= min_image_size`` (each stride-2 step needs a pixel).
+
+Named intermediates (``sow("intermediates", ...)``, see ``zoo.models.features``):
 ``stem [B, H/4, W/4, stem_features]``, ``stage1`` .. ``stageS`` (feature maps),
 ``pre_logits [B, widths[-1]]`` (the pooled features the head reads).
 """
@@ -32,7 +36,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from zoo import registry
-from zoo.layers import CONV_IMPLS, Conv2D, Dense, axes, check_input, check_positive_ints, max_pool, normalize_config
+from zoo.layers import CONV_IMPLS, Conv2D, Dense, axes, check_positive_ints, max_pool, normalize_config
+from zoo.layers.checks import check_common_fields, check_image
 from zoo.layers.norms import BatchNorm
 
 BLOCKS = ("basic", "bottleneck")
@@ -46,7 +51,8 @@ class ResNetConfig:
     """Config of :class:`ResNet` (defaults = ResNet-50 on 224x224 ImageNet).
 
     Attributes:
-      input_shape: ``(H, W, C)``.
+      input_shape: ``(H, W, C)``: the default image size (for init and examples); the model
+        accepts any ``H, W >= min_image_size`` with ``C`` channels.
       block: "basic" (ResNet-18/34) or "bottleneck" (ResNet-50 and deeper).
       stage_sizes: blocks per stage (Hugging Face's ``depths``).
       widths: output channels of each stage (Hugging Face's ``hidden_sizes``; a
@@ -86,6 +92,7 @@ class ResNetConfig:
         normalize_config(self, tuple_fields=("stage_sizes", "widths"))
         if len(self.input_shape) != 3:
             raise ValueError(f"{name}.input_shape must be (H, W, C), got {self.input_shape!r}")
+        check_common_fields(self)
         check_positive_ints(self, "stage_sizes", "widths", "stem_features", "bottleneck_reduction")
         if len(self.stage_sizes) != len(self.widths):
             raise ValueError(f"{name}: stage_sizes {self.stage_sizes} and widths {self.widths} must have the same "
@@ -105,11 +112,14 @@ class ResNetConfig:
             raise ValueError(f"{name}.conv_impl must be one of {CONV_IMPLS}, got {self.conv_impl!r}")
         if self.layout != "image":
             raise ValueError(f"{name}.layout must be 'image', got {self.layout!r}")
-        h, w = self.input_shape[:2]
-        min_size = (4 if self.stem == "imagenet" else 1) * 2 ** (len(self.widths) - 1 + self.downsample_in_first_stage)
-        if min(h, w) < min_size:
+        if min(self.input_shape[:2]) < self.min_image_size:
             raise ValueError(f"{name}: input_shape {self.input_shape} is too small for the {self.stem} stem and "
-                             f"{len(self.widths)} stages (needs at least {min_size}x{min_size})")
+                             f"{len(self.widths)} stages (needs at least {self.min_image_size}x{self.min_image_size})")
+
+    @property
+    def min_image_size(self) -> int:
+        """The smallest H (and W) the stem and stages accept: one pixel per stride-2 step."""
+        return (4 if self.stem == "imagenet" else 1) * 2 ** (len(self.widths) - 1 + self.downsample_in_first_stage)
 
 
 class ConvBN(nn.Module):
@@ -157,14 +167,14 @@ class ResidualBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    """``[B, H, W, C] -> [B, num_classes]`` logits."""
+    """``[B, H, W, C] -> [B, num_classes]`` logits, for any ``H, W >= config.min_image_size``."""
 
     config: ResNetConfig
 
     @nn.compact
     def __call__(self, x, *, train: bool = False):
         cfg = self.config
-        check_input(x, cfg.input_shape, model=cfg.variant, dims="[B, H, W, C]")
+        check_image(x, cfg.input_shape[2], cfg.min_image_size, model=cfg.variant)
         x = nn.with_logical_constraint(x.astype(cfg.dtype), (axes.BATCH, axes.HEIGHT, axes.WIDTH, None))
         if cfg.stem == "imagenet":
             x = ConvBN(cfg, cfg.stem_features, 7, 2, name="stem_conv")(x, train=train)  # [B, H/2, W/2, F0]

@@ -10,7 +10,12 @@ the mean over patch tokens, no class token) -> linear head.
 Parameters of ``vit_base`` (patch 16, 224x224, 1000 classes): 86,567,656, the same as
 ``google/vit-base-patch16-224`` / timm's ``vit_base_patch16_224``.
 
-Named intermediates (see ``zoo.models.vision``): ``patches [B, H/P, W/P, D]`` (the embedded patches),
+Image size: the position embeddings are learned for ``input_shape``'s ``H x W`` (a
+checkpoint's ``image_size``), so that is the one size accepted; other sizes are refused
+with a clear error (Hugging Face needs ``interpolate_pos_encoding=True`` for them, which
+zoo does not implement).
+
+Named intermediates (see ``zoo.models.features``): ``patches [B, H/P, W/P, D]`` (the embedded patches),
 ``block_0`` .. ``block_{L-1}`` (``[B, T, D]`` token features after each encoder block;
 the blocks themselves are the modules ``layer_0`` ..),
 ``pre_logits [B, D]``.
@@ -26,7 +31,8 @@ import jax.numpy as jnp
 
 from zoo import registry
 from zoo.layers import (ATTENTION_IMPLS, CONV_IMPLS, Conv2D, Dense, LayerNorm, TransformerBlock, axes, check_input,
-                        check_positive_ints, check_rate, normalize_config)
+                        check_positive_ints, normalize_config)
+from zoo.layers.checks import check_common_fields
 
 POOLINGS = ("cls", "mean")
 
@@ -36,7 +42,8 @@ class ViTConfig:
     """Config of :class:`ViT` (defaults = ViT-B/16 on 224x224 ImageNet).
 
     Attributes:
-      input_shape: ``(H, W, C)``; H and W multiples of ``patch_size``.
+      input_shape: ``(H, W, C)``; H and W multiples of ``patch_size``.  The only size accepted
+        (the position embeddings are learned for it).
       patch_size: P.
       hidden_size: D.  num_layers: encoder blocks.  num_heads: attention heads.
       mlp_dim: feed-forward hidden width.
@@ -70,15 +77,12 @@ class ViTConfig:
         normalize_config(self)
         if len(self.input_shape) != 3:
             raise ValueError(f"{name}.input_shape must be (H, W, C), got {self.input_shape!r}")
-        check_positive_ints(self, "patch_size", "hidden_size", "num_layers", "num_heads", "mlp_dim")
-        check_rate(self, "dropout_rate")
-        check_rate(self, "attention_dropout_rate")
+        check_common_fields(self)
+        check_positive_ints(self, "patch_size")
         h, w = self.input_shape[:2]
         if h % self.patch_size or w % self.patch_size:
             raise ValueError(f"{name}: input_shape {self.input_shape} is not a whole number of "
                              f"{self.patch_size}x{self.patch_size} patches")
-        if self.hidden_size % self.num_heads:
-            raise ValueError(f"{name}: hidden_size {self.hidden_size} is not divisible by num_heads={self.num_heads}")
         if self.pooling not in POOLINGS:
             raise ValueError(f"{name}.pooling must be one of {POOLINGS}, got {self.pooling!r}")
         if self.attention_impl not in ATTENTION_IMPLS:
@@ -90,10 +94,6 @@ class ViTConfig:
         if self.layout != "image":
             raise ValueError(f"{name}.layout must be 'image', got {self.layout!r}")
 
-    @property
-    def num_patches(self) -> int:
-        return (self.input_shape[0] // self.patch_size) * (self.input_shape[1] // self.patch_size)
-
 
 class ViT(nn.Module):
     """``[B, H, W, C] -> [B, num_classes]`` logits."""
@@ -103,6 +103,13 @@ class ViT(nn.Module):
     @nn.compact
     def __call__(self, x, *, train: bool = False):
         cfg = self.config
+        shape = tuple(jnp.shape(x))
+        if len(shape) == 4 and shape[3] == cfg.input_shape[2] and shape[1:3] != cfg.input_shape[:2]:
+            raise ValueError(
+                f"{cfg.variant} takes {cfg.input_shape[0]}x{cfg.input_shape[1]} images (its position embeddings are "
+                f"learned for that size), got shape {shape}. Other sizes would need the position embeddings "
+                "interpolated (transformers' interpolate_pos_encoding=True), which zoo does not do: resize the "
+                "images, or build the model with another input_shape and train it")
         check_input(x, cfg.input_shape, model=cfg.variant, dims="[B, H, W, C]")
         kw = dict(dtype=cfg.dtype, param_dtype=cfg.param_dtype)
         init = nn.initializers.truncated_normal(0.02)

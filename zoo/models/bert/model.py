@@ -3,7 +3,7 @@
 ``[B, T]`` int token ids (``attention_mask [B, T]``, ``token_type_ids [B, T]``
 optional) ->
 
-- ``task="classification"`` (the seed's §4.3): ``[B, K]`` logits from the
+- ``task="classification"``: ``[B, K]`` logits from the
   pooled ``[CLS]`` vector (``tanh(Dense(h[:, 0]))``);
 - ``task="token_classification"``: ``[B, T, K]`` per-token logits;
 - ``task="question_answering"``: ``[B, T, 2]`` start / end logits of an
@@ -11,16 +11,16 @@ optional) ->
 
 Variants (published sizes, vocabulary 30,522, 512 positions)::
 
-    name        layers  hidden  heads  intermediate  params (2-class head)
-    bert_tiny        2     128      2           512       4,386,178
-    bert_mini        4     256      4         1,024      11,171,074
-    bert_small       4     512      8         2,048      28,764,674
-    bert_base       12     768     12         3,072     109,483,778
-    bert_large      24   1,024     16         4,096     335,143,938
-    bert_nano        2      64      2           256   (vocab 2,048; for tests)
+    name        layers  hidden  heads  mlp_dim  params (2-class head)
+    bert_tiny        2     128      2      512       4,386,178
+    bert_mini        4     256      4    1,024      11,171,074
+    bert_small       4     512      8    2,048      28,764,674
+    bert_base       12     768     12    3,072     109,483,778
+    bert_large      24   1,024     16    4,096     335,143,938
+    bert_nano        2      64      2      256   (vocab 2,048; for tests)
 
-Hugging Face checkpoints: :func:`from_pretrained` / :func:`save_pretrained`
-(``zoo.models.bert_hf``, imported lazily).  Hugging Face BERT uses exact (erf)
+Hugging Face checkpoints: :func:`zoo.from_pretrained` / :func:`zoo.save_pretrained`
+(``zoo.models.bert.hf``, imported lazily).  Hugging Face BERT uses exact (erf)
 GELU and LayerNorm epsilon 1e-12, as here.
 
 Padding: without ``attention_mask`` the model masks positions whose id is
@@ -38,7 +38,8 @@ import jax.numpy as jnp
 
 from zoo import registry
 from zoo.layers import (ATTENTION_IMPLS, ACTIVATIONS, Dense, Embed, LayerNorm, TransformerBlock, axes,
-                        check_positive_ints, check_rate, check_tokens, normalize_config, padding_mask)
+                        check_positive_ints, check_tokens, normalize_config, padding_mask)
+from zoo.layers.checks import check_common_fields
 
 _INIT = nn.initializers.normal(0.02)  # BERT's initializer_range
 BERT_TASKS = ("classification", "token_classification", "question_answering")
@@ -50,13 +51,13 @@ class BertConfig:
 
     Attributes:
       variant: the registry name, for messages.
-      vocab_size, hidden_size, num_layers, num_heads, intermediate_size: the sizes.
+      vocab_size, hidden_size, num_layers, num_heads: the sizes.  mlp_dim: feed-forward hidden width.
       max_position_embeddings: rows of the position table.
       type_vocab_size: rows of the segment (token type) table.
       input_shape: ``(T,)``, the longest sequence this config accepts (``<= max_position_embeddings``).
       task: one of ``BERT_TASKS``.  num_classes: labels (2 for question answering: start / end).
-      hidden_dropout_rate / attention_dropout_rate: dropout on hidden states / attention weights.
-      classifier_dropout_rate: dropout before the head (None: hidden_dropout_rate).
+      dropout_rate / attention_dropout_rate: dropout on hidden states / attention weights.
+      classifier_dropout_rate: dropout before the head (None: dropout_rate).
       activation: feed-forward activation (``"gelu"`` = exact erf GELU).
       layer_norm_eps: LayerNorm epsilon.
       pad_token_id: id masked out when no ``attention_mask`` is given (None: no masking).
@@ -69,13 +70,13 @@ class BertConfig:
     hidden_size: int = 768
     num_layers: int = 12
     num_heads: int = 12
-    intermediate_size: int = 3072
+    mlp_dim: int = 3072
     max_position_embeddings: int = 512
     type_vocab_size: int = 2
     input_shape: tuple[int, ...] = (128,)
     task: str = "classification"
     num_classes: int = 2
-    hidden_dropout_rate: float = 0.1
+    dropout_rate: float = 0.1
     attention_dropout_rate: float = 0.1
     classifier_dropout_rate: float | None = None
     activation: str = "gelu"
@@ -89,15 +90,8 @@ class BertConfig:
     def __post_init__(self):
         normalize_config(self)
         name = type(self).__name__
-        check_positive_ints(self, "vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size",
-                            "max_position_embeddings", "type_vocab_size")
-        check_rate(self, "hidden_dropout_rate")
-        check_rate(self, "attention_dropout_rate")
-        if self.classifier_dropout_rate is not None:
-            check_rate(self, "classifier_dropout_rate")
-        if self.hidden_size % self.num_heads:
-            raise ValueError(f"{name}.hidden_size ({self.hidden_size}) must be divisible by num_heads "
-                             f"({self.num_heads})")
+        check_common_fields(self)
+        check_positive_ints(self, "max_position_embeddings", "type_vocab_size")
         if len(self.input_shape) != 1 or self.input_shape[0] > self.max_position_embeddings:
             raise ValueError(f"{name}.input_shape must be (T,) with T <= max_position_embeddings "
                              f"({self.max_position_embeddings}), got {self.input_shape!r}")
@@ -133,7 +127,7 @@ class BertEmbeddings(nn.Module):
         segments = Embed(cfg.type_vocab_size, cfg.hidden_size, (axes.POSITIONS, axes.EMBED), name="token_type",
                          **kw)(token_type_ids)
         x = LayerNorm(cfg.layer_norm_eps, name="norm", **kw)(word + positions + segments)
-        x = nn.Dropout(cfg.hidden_dropout_rate, deterministic=not train)(x)
+        x = nn.Dropout(cfg.dropout_rate, deterministic=not train)(x)
         return nn.with_logical_constraint(x, (axes.BATCH, axes.LENGTH, axes.EMBED))
 
 
@@ -167,12 +161,12 @@ class Bert(nn.Module):
 
         h = BertEmbeddings(cfg, name="embeddings")(x, token_type_ids, train=train)  # [B, T, D]
         for i in range(cfg.num_layers):
-            h = TransformerBlock(num_heads=cfg.num_heads, mlp_dim=cfg.intermediate_size,
-                                 dropout_rate=cfg.hidden_dropout_rate,
+            h = TransformerBlock(num_heads=cfg.num_heads, mlp_dim=cfg.mlp_dim,
+                                 dropout_rate=cfg.dropout_rate,
                                  attention_dropout_rate=cfg.attention_dropout_rate, activation=cfg.activation,
                                  norm="post", layer_norm_eps=cfg.layer_norm_eps, attention_impl=cfg.attention_impl,
                                  name=f"layer_{i}", **kw)(h, mask, train=train)
-        rate = cfg.hidden_dropout_rate if cfg.classifier_dropout_rate is None else cfg.classifier_dropout_rate
+        rate = cfg.dropout_rate if cfg.classifier_dropout_rate is None else cfg.classifier_dropout_rate
         if cfg.task == "classification":
             pooled = Dense(cfg.hidden_size, logical_axes=(axes.EMBED, axes.MLP), kernel_init=_INIT, name="pooler",
                            **kw)(h[:, 0])
@@ -183,20 +177,6 @@ class Bert(nn.Module):
             logical = (axes.EMBED, axes.CLASSES)
         self.sow("intermediates", "pre_logits", features)
         return Dense(cfg.num_classes, logical_axes=logical, kernel_init=_INIT, name="head", **kw)(features)
-
-
-def from_pretrained(path, **kwargs):
-    """Reads a local Hugging Face BERT checkpoint directory; see :func:`zoo.models.bert_hf.from_pretrained`."""
-    from zoo.models import bert_hf
-
-    return bert_hf.from_pretrained(path, **kwargs)
-
-
-def save_pretrained(config: BertConfig, params, path, **kwargs):
-    """Writes a Hugging Face BERT checkpoint directory; see :func:`zoo.models.bert_hf.save_pretrained`."""
-    from zoo.models import bert_hf
-
-    return bert_hf.save_pretrained(config, params, path, **kwargs)
 
 
 VARIANTS = {  # name: (layers, hidden, heads)
@@ -210,12 +190,12 @@ for _name, (_layers, _hidden, _heads) in VARIANTS.items():
     registry.register_model(
         _name, module=Bert,
         config=BertConfig(variant=_name, num_layers=_layers, hidden_size=_hidden, num_heads=_heads,
-                          intermediate_size=4 * _hidden),
-        description=f"BERT {_layers}L/{_hidden}H/{_heads} heads, sequence classification (seed §4.3)",
+                          mlp_dim=4 * _hidden),
+        description=f"BERT {_layers}L/{_hidden}H/{_heads} heads, sequence classification",
     )
 registry.register_model(
     "bert_nano", module=Bert,
     config=BertConfig(variant="bert_nano", vocab_size=2048, num_layers=2, hidden_size=64, num_heads=2,
-                      intermediate_size=256, max_position_embeddings=128, input_shape=(64,)),
+                      mlp_dim=256, max_position_embeddings=128, input_shape=(64,)),
     description="BERT 2L/64H/2 heads with a 2,048-token vocabulary (tests, the shipped sentiment set)",
 )

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from zoo.models import hf_io
-from zoo.models.hf_io import CheckpointFormatError, KeyMap
+from zoo.convert import hf as hf_io
+from zoo.convert.hf import CheckpointFormatError, KeyMap
 
 
 def test_hub_name_is_a_clear_no_network_error():
@@ -64,17 +64,6 @@ def test_pickle_only_checkpoint_needs_opt_in_and_loads_weights_only(tmp_path):
         hf_io.read_weights(tmp_path)
 
 
-def test_check_tensors_names_every_problem():
-    expected = {"a": (2, 3), "b": (4,), "c": (1,)}
-    found = {"a": np.zeros((3, 2)), "b": np.zeros(4), "extra": np.zeros(1), "buffer": np.zeros(1)}
-    with pytest.raises(CheckpointFormatError) as e:
-        hf_io.check_tensors(expected, found, source="dir", ignore=["buffer"])
-    msg = str(e.value)
-    assert "missing keys ['c']" in msg and "unexpected keys ['extra']" in msg
-    assert "a: expected (2, 3), got (3, 2)" in msg and "buffer" not in msg
-    hf_io.check_tensors({"a": (3, 2)}, {"a": np.zeros((3, 2))})
-
-
 def test_import_and_export_through_key_maps():
     maps = hf_io.linear_maps("attn.q", ("attention", "query"), out_shape=(2, 3)) + [KeyMap("ln.weight", ("ln", "scale"))]
     shapes = {"attention": {"query": {"kernel": np.zeros((4, 2, 3)), "bias": np.zeros((2, 3))}},
@@ -99,3 +88,14 @@ def test_import_and_export_through_key_maps():
         hf_io.import_params(maps, bad, shapes)
     with pytest.raises(CheckpointFormatError, match="converter does not cover the model"):
         hf_io.import_params(maps[:1], tensors, shapes)
+
+
+def test_importing_the_models_imports_no_converter_torch_or_transformers():
+    import subprocess
+    import sys
+
+    code = ("import sys, zoo; zoo.list_models(); from zoo.models.bert import Bert, BertConfig; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers') "
+            "or (m.startswith('zoo.models.') and m.endswith('.hf'))); print(bad); assert not bad")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,4 +1,4 @@
-"""The seed's §4.1 Keras CNN, parameter for parameter.
+"""The seed document's Keras CNN, parameter for parameter.
 
 Keras::
 
@@ -34,8 +34,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from zoo import registry
-from zoo.layers import (CONV_IMPLS, Conv2D, Dense, axes, check_input, check_positive_ints, check_rate, max_pool,
-                        normalize_config)
+from zoo.layers import CONV_IMPLS, Conv2D, Dense, axes, check_input, check_positive_ints, max_pool, normalize_config
+from zoo.layers.checks import check_common_fields
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -47,7 +47,7 @@ class SeedCNNConfig:
       features: output channels of each conv block.
       kernel_size: square conv kernel size.
       pool_size: square max-pool size after each conv.
-      hidden: width of the dense layer before the head.
+      mlp_dim: width of the dense layer before the head.
       dropout_rate: dropout before the head (0 in the seed).
       conv_impl: "auto" ("matmul" on CPU, "xla" on GPU/TPU), "matmul" (GEMM-based
         gradients, fast on XLA CPU) or "xla" (``lax.conv``; cuDNN on GPU).
@@ -57,7 +57,7 @@ class SeedCNNConfig:
     features: tuple[int, ...] = (32, 64)
     kernel_size: int = 3
     pool_size: int = 2
-    hidden: int = 128
+    mlp_dim: int = 128
     dropout_rate: float = 0.0
     num_classes: int = 10
     conv_impl: str = "auto"
@@ -69,8 +69,8 @@ class SeedCNNConfig:
         normalize_config(self, tuple_fields=("features",))
         if len(self.input_shape) != 3:
             raise ValueError(f"SeedCNNConfig.input_shape must be (H, W, C), got {self.input_shape!r}")
-        check_positive_ints(self, "features", "kernel_size", "pool_size", "hidden")
-        check_rate(self, "dropout_rate")
+        check_common_fields(self)
+        check_positive_ints(self, "features", "kernel_size", "pool_size")
         if self.conv_impl not in CONV_IMPLS:
             raise ValueError(f"SeedCNNConfig.conv_impl must be one of {CONV_IMPLS}, got {self.conv_impl!r}")
         if self.layout != "image":
@@ -101,7 +101,7 @@ class SeedCNN(nn.Module):
             # relu and max commute, so pooling first does the same with 1/4 of the relu work.
             x = nn.relu(max_pool(x, cfg.pool_size))
         x = x.reshape(x.shape[0], -1)  # [B, H'' * W'' * F], row-major like keras.layers.Flatten
-        x = nn.relu(Dense(cfg.hidden, dtype=cfg.dtype, param_dtype=cfg.param_dtype, name="dense_0")(x))  # [B, 128]
+        x = nn.relu(Dense(cfg.mlp_dim, dtype=cfg.dtype, param_dtype=cfg.param_dtype, name="dense_0")(x))  # [B, 128]
         x = nn.Dropout(cfg.dropout_rate, deterministic=not train)(x)
         self.sow("intermediates", "pre_logits", x)
         return Dense(cfg.num_classes, logical_axes=(axes.MLP, axes.CLASSES), dtype=cfg.dtype,
@@ -110,5 +110,5 @@ class SeedCNN(nn.Module):
 
 registry.register_model(
     "seed_cnn", module=SeedCNN, config=SeedCNNConfig(),
-    description="seed §4.1 Keras CNN (225,034 params) on 28x28x1",
+    description="the seed's Keras CNN: Conv32-Pool-Conv64-Pool-Dense128 (225,034 params) on 28x28x1",
 )

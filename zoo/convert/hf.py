@@ -7,10 +7,11 @@ in (``allow_pickle=True``) and then only through ``torch.load(weights_only=True)
 which refuses arbitrary Python objects.  Writing produces ``model.safetensors``
 and ``config.json``, which ``transformers``' ``from_pretrained`` reads.
 
-The family converters (``zoo.models.bert_hf``, ``zoo.models.gpt2_hf``, the
-vision ones) describe their mapping as a list of :class:`KeyMap` entries and
-call :func:`import_params` / :func:`export_tensors`, which check that every
-checkpoint tensor is used exactly once with the right shape.
+The family converters (``zoo.models.<family>.hf``) describe their mapping as a
+list of :class:`KeyMap` entries and call :func:`import_params` /
+:func:`export_tensors`, which check that every checkpoint tensor is used exactly
+once with the right shape.  Users call :func:`zoo.from_pretrained` /
+:func:`zoo.save_pretrained` (``zoo.convert.auto``), which pick the family.
 """
 
 from __future__ import annotations
@@ -176,27 +177,6 @@ def write_checkpoint(path: str | os.PathLike, config: Mapping[str, Any], tensors
     return path
 
 
-def check_tensors(expected: Mapping[str, tuple], found: Mapping[str, Any], *, source: str = "checkpoint",
-                  ignore: Iterable[str] = ()) -> None:
-    """Raises unless ``found`` has exactly the keys of ``expected`` with those shapes.
-
-    Args:
-      expected: key -> shape the model needs.
-      found: key -> array (anything with ``.shape``) the checkpoint holds.
-      source: named in the message (e.g. the directory).
-      ignore: keys of ``found`` that are allowed extras (e.g. tied copies).
-
-    Raises:
-      CheckpointFormatError: naming every missing key, unexpected key and shape mismatch.
-    """
-    ignore = set(ignore)
-    missing = sorted(set(expected) - set(found))
-    unexpected = sorted(set(found) - set(expected) - ignore)
-    mismatched = sorted(f"{k}: expected {tuple(expected[k])}, got {tuple(np.shape(found[k]))}"
-                        for k in set(expected) & set(found) if tuple(np.shape(found[k])) != tuple(expected[k]))
-    _raise_on_mismatch(source, missing, unexpected, mismatched)
-
-
 def _raise_on_mismatch(source: str, missing, unexpected, mismatched) -> None:
     if missing or unexpected or mismatched:
         parts = []
@@ -259,6 +239,11 @@ def linear_maps(hf_prefix: str, zoo_path: tuple[str, ...], *, out_shape: tuple |
         maps.append(KeyMap(f"{hf_prefix}.bias", (*zoo_path, "bias"),
                            lambda b: b.reshape(out_shape or b.shape), lambda b: b.reshape(-1)))
     return maps
+
+
+def layer_norm_maps(hf_prefix: str, zoo_path: tuple[str, ...]) -> list[KeyMap]:
+    """KeyMaps of a PyTorch ``nn.LayerNorm`` (``weight``, ``bias``) to a zoo LayerNorm (``scale``, ``bias``)."""
+    return [KeyMap(f"{hf_prefix}.weight", (*zoo_path, "scale")), KeyMap(f"{hf_prefix}.bias", (*zoo_path, "bias"))]
 
 
 def _get_path(tree, path):
@@ -332,6 +317,6 @@ def export_tensors(maps: Sequence[KeyMap], params, dtype=np.float32) -> dict[str
     return out
 
 
-__all__ = ["CheckpointFormatError", "KeyMap", "check_tensors", "export_tensors", "import_params", "linear_maps",
+__all__ = ["CheckpointFormatError", "KeyMap", "export_tensors", "import_params", "layer_norm_maps", "linear_maps",
            "read_config", "read_weights", "resolve_dir", "write_checkpoint", "CONFIG_FILE", "SAFETENSORS_FILE",
            "PYTORCH_FILE"]

@@ -4,7 +4,7 @@
 layers is a flat list in layer order, each layer giving ``kernel, bias``
 (Dense, Conv2D) or ``kernel, recurrent_kernel, bias`` (LSTM).  zoo's layers
 use the same shapes and gate order, so conversion is a copy with checks.
-Imported lazily (``import zoo.models.keras_weights``): models stay cheap to
+Imported lazily (``import zoo.models.seed.keras``): models stay cheap to
 import and never need Keras.
 """
 

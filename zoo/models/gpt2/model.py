@@ -2,7 +2,8 @@
 
 ``[B, T]`` int token ids -> ``[B, T, V]`` next-token logits
 (``logits = LN(h) @ wteᵀ``).  ``decode=True`` runs on a key/value cache (see
-:func:`generate`, which does greedy, temperature, top-k and top-p sampling).
+:func:`generate`, which does greedy, temperature, top-k and top-p sampling from a
+``jax.random`` key).
 
 Variants (Hugging Face sizes: vocabulary 50,257, 1,024 positions)::
 
@@ -14,8 +15,8 @@ Variants (Hugging Face sizes: vocabulary 50,257, 1,024 positions)::
     gpt2_tiny         4    128      4  byte-level (vocabulary 256, 256 positions), for tests and examples
 
 Hugging Face GPT-2 uses the tanh GELU ("gelu_new") and LayerNorm epsilon 1e-5,
-as here.  Checkpoints: :func:`from_pretrained` / :func:`save_pretrained`
-(``zoo.models.gpt2_hf``, imported lazily).
+as here.  Checkpoints: :func:`zoo.from_pretrained` / :func:`zoo.save_pretrained`
+(``zoo.models.gpt2.hf``, imported lazily).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ import jax.numpy as jnp
 
 from zoo import registry
 from zoo.layers import (ACTIVATIONS, ATTENTION_IMPLS, Embed, LayerNorm, TransformerBlock, axes, check_positive_ints,
-                        check_rate, check_tokens, normalize_config, padding_mask)
+                        check_tokens, normalize_config, padding_mask)
+from zoo.layers.checks import check_common_fields
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -39,11 +41,11 @@ class GPT2Config:
 
     Attributes:
       variant: the registry name, for messages.
-      vocab_size, num_layers, hidden_size, num_heads: sizes; intermediate_size: default ``4 * hidden_size``.
+      vocab_size, num_layers, hidden_size, num_heads: sizes.  mlp_dim: feed-forward width (None: ``4 * hidden_size``).
       max_position_embeddings: rows of the position table (the context length).
       input_shape: ``(T,)``, the longest input accepted (``<= max_position_embeddings``).
-      embedding_dropout_rate / residual_dropout_rate / attention_dropout_rate: Hugging Face's
-        ``embd_pdrop`` / ``resid_pdrop`` / ``attn_pdrop``.
+      dropout_rate: on the embeddings and each residual branch (Hugging Face's ``embd_pdrop`` and
+        ``resid_pdrop``).  attention_dropout_rate: on attention weights (``attn_pdrop``).
       activation: ``"gelu_tanh"`` (GPT-2's "gelu_new").  layer_norm_eps: 1e-5.
       attention_impl: ``"explicit"`` or ``"dot_product"`` (cuDNN flash on NVIDIA GPUs).
       dtype / param_dtype: compute / storage dtypes.
@@ -54,11 +56,10 @@ class GPT2Config:
     num_layers: int = 12
     hidden_size: int = 768
     num_heads: int = 12
-    intermediate_size: int | None = None
+    mlp_dim: int | None = None
     max_position_embeddings: int = 1024
     input_shape: tuple[int, ...] = (1024,)
-    embedding_dropout_rate: float = 0.1
-    residual_dropout_rate: float = 0.1
+    dropout_rate: float = 0.1
     attention_dropout_rate: float = 0.1
     activation: str = "gelu_tanh"
     layer_norm_eps: float = 1e-5
@@ -73,21 +74,11 @@ class GPT2Config:
         """Output width: one logit per vocabulary entry."""
         return self.vocab_size
 
-    @property
-    def mlp_dim(self) -> int:
-        return self.intermediate_size or 4 * self.hidden_size
-
     def __post_init__(self):
         normalize_config(self)
         name = type(self).__name__
-        check_positive_ints(self, "vocab_size", "num_layers", "hidden_size", "num_heads", "max_position_embeddings")
-        if self.intermediate_size is not None:
-            check_positive_ints(self, "intermediate_size")
-        for rate in ("embedding_dropout_rate", "residual_dropout_rate", "attention_dropout_rate"):
-            check_rate(self, rate)
-        if self.hidden_size % self.num_heads:
-            raise ValueError(f"{name}.hidden_size ({self.hidden_size}) must be divisible by num_heads "
-                             f"({self.num_heads})")
+        check_common_fields(self)
+        check_positive_ints(self, "max_position_embeddings")
         if len(self.input_shape) != 1 or self.input_shape[0] > self.max_position_embeddings:
             raise ValueError(f"{name}.input_shape must be (T,) with T <= max_position_embeddings "
                              f"({self.max_position_embeddings}), got {self.input_shape!r}")
@@ -139,11 +130,12 @@ class GPT2(nn.Module):
         wte = Embed(cfg.vocab_size, cfg.hidden_size, (axes.VOCAB, axes.EMBED), name="wte", **kw)
         h = wte(x) + Embed(cfg.max_position_embeddings, cfg.hidden_size, (axes.POSITIONS, axes.EMBED), name="wpe",
                            **kw)(positions)
-        h = nn.Dropout(cfg.embedding_dropout_rate, deterministic=not train)(h)
+        h = nn.Dropout(cfg.dropout_rate, deterministic=not train)(h)
         h = nn.with_logical_constraint(h, (axes.BATCH, axes.LENGTH, axes.EMBED))  # [B, T, D]
         mask = None if attention_mask is None else padding_mask(attention_mask)
         for i in range(cfg.num_layers):
-            h = TransformerBlock(num_heads=cfg.num_heads, mlp_dim=cfg.mlp_dim, dropout_rate=cfg.residual_dropout_rate,
+            h = TransformerBlock(num_heads=cfg.num_heads, mlp_dim=cfg.mlp_dim or 4 * cfg.hidden_size,
+                                 dropout_rate=cfg.dropout_rate,
                                  attention_dropout_rate=cfg.attention_dropout_rate, activation=cfg.activation,
                                  norm="pre", layer_norm_eps=cfg.layer_norm_eps, causal=True,
                                  attention_impl=cfg.attention_impl, name=f"layer_{i}", **kw)(h, mask, train=train,
@@ -218,7 +210,8 @@ def _generate(model, params, prompt, rng, temperature, top_p, *, max_new_tokens,
 
 
 def generate(model: GPT2, variables: dict, prompt, max_new_tokens: int, *, temperature: float = 1.0,
-             top_k: int | None = None, top_p: float | None = None, seed: int = 0, return_logits: bool = False):
+             top_k: int | None = None, top_p: float | None = None, key: jax.Array | None = None,
+             return_logits: bool = False):
     """Autoregressive generation with the key/value cache (one compiled program).
 
     Args:
@@ -228,7 +221,8 @@ def generate(model: GPT2, variables: dict, prompt, max_new_tokens: int, *, tempe
       temperature: 0 = greedy (argmax); otherwise logits are divided by it before sampling.
       top_k: sample among the k most likely tokens.  top_p: among the smallest set with
         probability mass >= p (nucleus).  Both apply after the temperature.
-      seed: sampling seed; the same seed gives the same tokens.
+      key: a ``jax.random`` key for sampling (the same key gives the same tokens); required
+        unless ``temperature == 0`` (greedy).
       return_logits: also return the ``[B, N, V]`` (unfiltered) logits of each new token.
 
     Returns:
@@ -248,24 +242,15 @@ def generate(model: GPT2, variables: dict, prompt, max_new_tokens: int, *, tempe
     if prompt.shape[1] + max_new_tokens > model.config.input_shape[0]:
         raise ValueError(f"{model.config.variant}: prompt ({prompt.shape[1]}) + max_new_tokens ({max_new_tokens}) "
                          f"exceeds the context of {model.config.input_shape[0]} positions")
-    ids, logits = _generate(model, variables["params"], prompt.astype(jnp.int32), jax.random.key(seed),
+    if key is None:
+        if temperature != 0:
+            raise ValueError("sampling (temperature > 0) needs key=jax.random.key(...); pass temperature=0 for "
+                             "greedy decoding")
+        key = jax.random.key(0)  # unused by greedy decoding
+    ids, logits = _generate(model, variables["params"], prompt.astype(jnp.int32), key,
                             jnp.float32(temperature), jnp.float32(1.0 if top_p is None else top_p),
                             max_new_tokens=max_new_tokens, top_k=top_k, use_top_p=top_p is not None)
     return (ids, logits) if return_logits else ids
-
-
-def from_pretrained(path, **kwargs):
-    """Reads a local Hugging Face GPT-2 checkpoint directory; see :func:`zoo.models.gpt2_hf.from_pretrained`."""
-    from zoo.models import gpt2_hf
-
-    return gpt2_hf.from_pretrained(path, **kwargs)
-
-
-def save_pretrained(config: GPT2Config, params, path):
-    """Writes a Hugging Face GPT-2 checkpoint directory; see :func:`zoo.models.gpt2_hf.save_pretrained`."""
-    from zoo.models import gpt2_hf
-
-    return gpt2_hf.save_pretrained(config, params, path)
 
 
 VARIANTS = {  # name: (layers, width, heads)
@@ -282,7 +267,7 @@ for _name, (_layers, _width, _heads) in VARIANTS.items():
 registry.register_model(
     "gpt2_tiny", module=GPT2,
     config=GPT2Config(variant="gpt2_tiny", vocab_size=256, num_layers=4, hidden_size=128, num_heads=4,
-                      max_position_embeddings=256, input_shape=(256,), embedding_dropout_rate=0.0,
-                      residual_dropout_rate=0.0, attention_dropout_rate=0.0),
+                      max_position_embeddings=256, input_shape=(256,), dropout_rate=0.0,
+                      attention_dropout_rate=0.0),
     description="GPT-2 4L/128/4 heads, byte-level (256 ids): tests and examples/train_gpt.py",
 )

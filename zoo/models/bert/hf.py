@@ -1,5 +1,7 @@
 """Hugging Face BERT checkpoints <-> zoo :class:`~zoo.models.bert.Bert` (local directories only).
 
+Called through :func:`zoo.from_pretrained` / :func:`zoo.save_pretrained`.
+
 ``from_pretrained(dir)`` maps every tensor of a ``BertFor{SequenceClassification,
 TokenClassification,QuestionAnswering}`` (or ``BertModel`` / ``BertForPreTraining``
 with ``new_head=True``) checkpoint onto zoo's parameter tree; anything missing,
@@ -15,9 +17,12 @@ import jax
 import numpy as np
 
 from zoo import registry
-from zoo.models import hf_io
-from zoo.models.bert import Bert, BertConfig
-from zoo.models.hf_io import CheckpointFormatError, KeyMap, linear_maps
+from zoo.convert import hf as hf_io
+from zoo.convert.hf import CheckpointFormatError, KeyMap, layer_norm_maps, linear_maps
+from zoo.models.bert.model import Bert, BertConfig
+
+MODEL_TYPE = "bert"
+MODULE = Bert
 
 ARCHITECTURES = {
     "BertForSequenceClassification": "classification",
@@ -44,10 +49,10 @@ def config_from_hf(hf: dict, **overrides) -> BertConfig:
     num_labels = hf.get("num_labels") or len(hf.get("id2label") or {}) or 2
     fields = dict(
         vocab_size=hf["vocab_size"], hidden_size=hf["hidden_size"], num_layers=hf["num_hidden_layers"],
-        num_heads=hf["num_attention_heads"], intermediate_size=hf["intermediate_size"],
+        num_heads=hf["num_attention_heads"], mlp_dim=hf["intermediate_size"],
         max_position_embeddings=hf["max_position_embeddings"], type_vocab_size=hf["type_vocab_size"],
         input_shape=(min(512, hf["max_position_embeddings"]),),
-        hidden_dropout_rate=hf.get("hidden_dropout_prob", 0.1),
+        dropout_rate=hf.get("hidden_dropout_prob", 0.1),
         attention_dropout_rate=hf.get("attention_probs_dropout_prob", 0.1),
         classifier_dropout_rate=hf.get("classifier_dropout"),
         activation={"gelu": "gelu", "relu": "relu"}.get(act, "gelu_tanh"),
@@ -65,24 +70,20 @@ def key_maps(config: BertConfig, prefix: str = "bert.") -> list[KeyMap]:
     maps = [KeyMap(f"{e}word_embeddings.weight", ("embeddings", "word", "embedding")),
             KeyMap(f"{e}position_embeddings.weight", ("embeddings", "position", "embedding")),
             KeyMap(f"{e}token_type_embeddings.weight", ("embeddings", "token_type", "embedding")),
-            *_norm_maps(f"{e}LayerNorm", ("embeddings", "norm"))]
+            *layer_norm_maps(f"{e}LayerNorm", ("embeddings", "norm"))]
     for i in range(config.num_layers):
         p, z = f"{prefix}encoder.layer.{i}.", (f"layer_{i}",)
         for name in ("query", "key", "value"):
             maps += linear_maps(f"{p}attention.self.{name}", (*z, "attention", name), out_shape=(n, h))
         maps += linear_maps(f"{p}attention.output.dense", (*z, "attention", "out"), in_shape=(n, h))
-        maps += _norm_maps(f"{p}attention.output.LayerNorm", (*z, "attention_norm"))
+        maps += layer_norm_maps(f"{p}attention.output.LayerNorm", (*z, "attention_norm"))
         maps += linear_maps(f"{p}intermediate.dense", (*z, "mlp", "in"))
         maps += linear_maps(f"{p}output.dense", (*z, "mlp", "out"))
-        maps += _norm_maps(f"{p}output.LayerNorm", (*z, "mlp_norm"))
+        maps += layer_norm_maps(f"{p}output.LayerNorm", (*z, "mlp_norm"))
     if config.task == "classification":
         maps += linear_maps(f"{prefix}pooler.dense", ("pooler",))
     maps += linear_maps(_HEAD_KEYS[config.task], ("head",))
     return maps
-
-
-def _norm_maps(hf_prefix, zoo_path):
-    return [KeyMap(f"{hf_prefix}.weight", (*zoo_path, "scale")), KeyMap(f"{hf_prefix}.bias", (*zoo_path, "bias"))]
 
 
 def _param_shapes(config: BertConfig):
@@ -105,7 +106,7 @@ def from_pretrained(path, *, task: str | None = None, num_classes: int | None = 
         ``seed`` -- for fine-tuning a pre-trained encoder on a new task. Without
         it, a checkpoint lacking the task's head is an error.
       seed: initialises the new head (numpy, N(0, 0.02) kernels and zero biases as BERT does).
-      allow_pickle: see :func:`zoo.models.hf_io.read_weights`.
+      allow_pickle: see :func:`zoo.convert.hf.read_weights`.
       **overrides: other zoo config fields (e.g. ``input_shape=(128,)``, ``dtype``).
 
     Returns:
@@ -162,9 +163,9 @@ def to_hf_config(config: BertConfig) -> dict:
     return {
         "architectures": [arch], "model_type": "bert", "vocab_size": config.vocab_size,
         "hidden_size": config.hidden_size, "num_hidden_layers": config.num_layers,
-        "num_attention_heads": config.num_heads, "intermediate_size": config.intermediate_size,
+        "num_attention_heads": config.num_heads, "intermediate_size": config.mlp_dim,
         "hidden_act": {"gelu": "gelu", "gelu_tanh": "gelu_pytorch_tanh", "relu": "relu"}[config.activation],
-        "hidden_dropout_prob": config.hidden_dropout_rate,
+        "hidden_dropout_prob": config.dropout_rate,
         "attention_probs_dropout_prob": config.attention_dropout_rate,
         "classifier_dropout": config.classifier_dropout_rate,
         "max_position_embeddings": config.max_position_embeddings, "type_vocab_size": config.type_vocab_size,
@@ -174,21 +175,23 @@ def to_hf_config(config: BertConfig) -> dict:
     }
 
 
-def save_pretrained(config: BertConfig, params, path) -> str:
+def save_pretrained(model: Bert, variables: dict, path) -> str:
     """Writes ``config.json`` + ``model.safetensors`` that ``transformers`` loads as the matching ``BertFor...``.
 
     Args:
-      config: the zoo config.  params: the zoo params tree (``variables["params"]``).
+      model: a :class:`Bert`.  variables: its ``{"params": ...}``.
       path: output directory (created).
 
     Returns:
       the absolute directory path.
     """
+    config = model.config
     if config.activation == "silu":
         raise ValueError("Hugging Face BERT has no 'silu' activation option in this mapping")
-    params = jax.device_get(params)
+    params = jax.device_get(variables["params"])
     tensors = hf_io.export_tensors(key_maps(config), params)
     return hf_io.write_checkpoint(path, to_hf_config(config), tensors)
 
 
-__all__ = ["from_pretrained", "save_pretrained", "config_from_hf", "to_hf_config", "key_maps", "ARCHITECTURES"]
+__all__ = ["ARCHITECTURES", "MODEL_TYPE", "MODULE", "config_from_hf", "from_pretrained", "key_maps", "save_pretrained",
+           "to_hf_config"]

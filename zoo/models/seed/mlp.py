@@ -1,4 +1,4 @@
-"""Multi-layer perceptron: the seed's §3.1 stacked maps ``y = f(W x + b)``.
+"""Multi-layer perceptron: stacked non-linear maps ``y = f(W x + b)``.
 
 ``[B, D] -> [B, num_classes]`` logits.  Variant ``mlp``: digits as flat
 64-vectors, two hidden layers.
@@ -14,7 +14,8 @@ import jax
 import jax.numpy as jnp
 
 from zoo import registry
-from zoo.layers import Dense, axes, check_input, check_positive_ints, check_rate, normalize_config
+from zoo.layers import Dense, axes, check_input, normalize_config
+from zoo.layers.checks import check_common_fields
 
 ACTIVATIONS = {
     "relu": jax.nn.relu, "gelu": jax.nn.gelu, "silu": jax.nn.silu, "tanh": jnp.tanh,
@@ -28,7 +29,7 @@ class MLPConfig:
 
     Attributes:
       input_shape: ``(D,)``, per-example input size.
-      hidden: widths of the hidden layers.
+      hidden_sizes: widths of the hidden layers.
       activation: one of ``ACTIVATIONS``.
       dropout_rate: dropout after each hidden activation (train only).
       num_classes: output width.
@@ -36,7 +37,7 @@ class MLPConfig:
     """
 
     input_shape: tuple[int, ...] = (64,)
-    hidden: tuple[int, ...] = (256, 128)
+    hidden_sizes: tuple[int, ...] = (256, 128)
     activation: str = "relu"
     dropout_rate: float = 0.1
     num_classes: int = 10
@@ -45,11 +46,10 @@ class MLPConfig:
     param_dtype: Any = jnp.float32
 
     def __post_init__(self):
-        normalize_config(self, tuple_fields=("hidden",))
+        normalize_config(self, tuple_fields=("hidden_sizes",))
         if len(self.input_shape) != 1:
             raise ValueError(f"MLPConfig.input_shape must be (D,), got {self.input_shape!r}")
-        check_positive_ints(self, "hidden")
-        check_rate(self, "dropout_rate")
+        check_common_fields(self)
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"MLPConfig.activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
         if self.layout != "vector":
@@ -67,7 +67,7 @@ class MLP(nn.Module):
         check_input(x, cfg.input_shape, model="mlp", dims="[B, D]")
         act = ACTIVATIONS[cfg.activation]
         x = nn.with_logical_constraint(x.astype(cfg.dtype), (axes.BATCH, axes.EMBED))
-        for i, width in enumerate(cfg.hidden):
+        for i, width in enumerate(cfg.hidden_sizes):
             x = act(Dense(width, dtype=cfg.dtype, param_dtype=cfg.param_dtype, name=f"hidden_{i}")(x))  # [B, H_i]
             x = nn.Dropout(cfg.dropout_rate, deterministic=not train)(x)
         self.sow("intermediates", "pre_logits", x)
@@ -77,5 +77,5 @@ class MLP(nn.Module):
 
 registry.register_model(
     "mlp", module=MLP, config=MLPConfig(),
-    description="seed §3.1 MLP, y = f(Wx + b); digits as 64-vectors",
+    description="MLP, y = f(Wx + b), hidden 256-128; digits as 64-vectors",
 )

@@ -1,7 +1,7 @@
 """Hugging Face ``ResNetForImageClassification`` <-> zoo ResNet (local directories only).
 
-    model, variables = load_hf_resnet("path/to/microsoft-resnet-50")   # config.json + model.safetensors
-    logits = model.apply(variables, images_nhwc, train=False)
+    model, variables = zoo.from_pretrained("path/to/microsoft-resnet-50")   # config.json + model.safetensors
+    logits = model.apply(variables, images_nhwc, train=False)               # any H, W, as in transformers
 
 Every checkpoint tensor is mapped (``num_batches_tracked`` counters aside), the
 BatchNorm running statistics included (into ``batch_stats``); a missing,
@@ -17,9 +17,13 @@ import os
 import jax
 import numpy as np
 
-from zoo.models import hf_io
-from zoo.models.hf_io import KeyMap
-from zoo.models.resnet import ResNet, ResNetConfig
+from zoo.convert import hf as hf_io
+from zoo.convert.hf import KeyMap
+from zoo.models.resnet.model import ResNet, ResNetConfig
+
+MODEL_TYPE = "resnet"
+MODULE = ResNet
+ARCHITECTURES = ("ResNetForImageClassification",)
 
 _BN_FIELDS = (("weight", "params", "scale"), ("bias", "params", "bias"),
               ("running_mean", "batch_stats", "mean"), ("running_var", "batch_stats", "var"))
@@ -36,8 +40,8 @@ def _conv_to_hf(k):
 def config_from_hf(hf_config: dict, **overrides) -> ResNetConfig:
     """A :class:`ResNetConfig` equal to a Hugging Face ``ResNetConfig`` (as its ``config.json`` dict).
 
-    ``overrides`` change zoo-only fields (``input_shape`` default ``(224, 224, num_channels)``,
-    ``dtype``, ``conv_impl``, ...).
+    ``overrides`` change zoo-only fields (``input_shape``: the default image size, ``(224, 224,
+    num_channels)`` unless given; the model accepts other sizes too), ``dtype``, ``conv_impl``, ...).
     """
     if hf_config.get("model_type", "resnet") != "resnet":
         raise hf_io.CheckpointFormatError(f"expected a ResNet config (model_type 'resnet'), got model_type "
@@ -83,7 +87,7 @@ def _conv_bn_maps(hf_prefix: str, zoo_path: tuple[str, ...]) -> list[KeyMap]:
 
 
 def key_maps(config: ResNetConfig) -> list[KeyMap]:
-    """One :class:`~zoo.models.hf_io.KeyMap` per zoo variable (paths start with the collection)."""
+    """One :class:`~zoo.convert.hf.KeyMap` per zoo variable (paths start with the collection)."""
     maps = _conv_bn_maps("resnet.embedder.embedder", ("stem_conv",))
     in_features = config.stem_features
     convs = 2 if config.block == "basic" else 3
@@ -115,29 +119,36 @@ def _init(model):
     return init_variables(model, jax.random.key(0))
 
 
-def load_hf_resnet(path: str | os.PathLike, *, allow_pickle: bool = False, **overrides):
+def from_pretrained(path: str | os.PathLike, *, allow_pickle: bool = False, **overrides):
     """Loads a ``ResNetForImageClassification`` checkpoint directory.
 
     Args:
       path: local directory with ``config.json`` and ``model.safetensors`` (or
         ``pytorch_model.bin`` with ``allow_pickle=True``, read with ``weights_only=True``).
-      allow_pickle: see :func:`zoo.models.hf_io.read_weights`.
-      **overrides: zoo config fields, e.g. ``input_shape=(160, 160, 3)``, ``dtype="bfloat16"``.
+      allow_pickle: see :func:`zoo.convert.hf.read_weights`.
+      **overrides: zoo config fields, e.g. ``dtype="bfloat16"``, ``input_shape=(160, 160, 3)`` (the
+        default size; any ``H, W >= config.min_image_size`` is accepted regardless).
 
     Returns:
       ``(model, variables)``: a :class:`ResNet` and its ``{"params", "batch_stats"}``;
       ``model.apply(variables, x_nhwc, train=False)`` gives the checkpoint's logits.
     """
     path = hf_io.resolve_dir(path)
-    config = config_from_hf(hf_io.read_config(path), **overrides)
+    hf_config = hf_io.read_config(path)
+    arch = (hf_config.get("architectures") or [ARCHITECTURES[0]])[0]
+    if arch not in ARCHITECTURES:
+        raise hf_io.CheckpointFormatError(f"{path} holds a {arch}; zoo's ResNet reads {', '.join(ARCHITECTURES)} "
+                                          "(the classifier is part of the model)")
+    config = config_from_hf(hf_config, **overrides)
     tensors = hf_io.read_weights(path, allow_pickle=allow_pickle)
     return ResNet(config=config), variables_from_hf(config, tensors, source=path)
 
 
-def save_hf_resnet(path: str | os.PathLike, model: ResNet, variables: dict) -> str:
+def save_pretrained(model: ResNet, variables: dict, path: str | os.PathLike) -> str:
     """Writes ``variables`` of ``model`` as a Hugging Face ``ResNetForImageClassification`` directory."""
     tensors = hf_io.export_tensors(key_maps(model.config), jax.device_get(variables))
     return hf_io.write_checkpoint(path, config_to_hf(model.config), tensors)
 
 
-__all__ = ["config_from_hf", "config_to_hf", "key_maps", "load_hf_resnet", "save_hf_resnet", "variables_from_hf"]
+__all__ = ["ARCHITECTURES", "MODEL_TYPE", "MODULE", "config_from_hf", "config_to_hf", "from_pretrained", "key_maps",
+           "save_pretrained", "variables_from_hf"]

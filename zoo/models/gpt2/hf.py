@@ -4,6 +4,7 @@ GPT-2 stores its projections as ``Conv1D`` (``weight [in, out]``) and fuses
 query / key / value into ``attn.c_attn`` (``[D, 3D]``); the import splits it
 into zoo's three ``[D, N, H]`` kernels and the export fuses them back.  The
 LM head is tied to ``wte``: a checkpoint's ``lm_head.weight`` must equal it.
+Called through :func:`zoo.from_pretrained` / :func:`zoo.save_pretrained`.
 """
 
 from __future__ import annotations
@@ -14,16 +15,24 @@ import jax
 import numpy as np
 
 from zoo import registry
-from zoo.models import hf_io
-from zoo.models.gpt2 import GPT2, GPT2Config
-from zoo.models.hf_io import CheckpointFormatError, KeyMap, linear_maps
+from zoo.convert import hf as hf_io
+from zoo.convert.hf import CheckpointFormatError, KeyMap, layer_norm_maps, linear_maps
+from zoo.models.gpt2.model import GPT2, GPT2Config
+
+MODEL_TYPE = "gpt2"
+MODULE = GPT2
+ARCHITECTURES = ("GPT2LMHeadModel", "GPT2Model")
 
 _REQUIRED = ("vocab_size", "n_embd", "n_layer", "n_head", "n_positions")
 _QKV = ("q", "k", "v")
 
 
 def config_from_hf(hf: dict, **overrides) -> GPT2Config:
-    """zoo :class:`GPT2Config` from a Hugging Face GPT-2 ``config.json`` dict (+ zoo field overrides)."""
+    """zoo :class:`GPT2Config` from a Hugging Face GPT-2 ``config.json`` dict (+ zoo field overrides).
+
+    zoo has one ``dropout_rate`` for Hugging Face's ``embd_pdrop`` and ``resid_pdrop``: a
+    config where they differ is an error unless ``dropout_rate`` is among the overrides.
+    """
     act = hf.get("activation_function", "gelu_new")
     acts = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu", "relu": "relu"}
     if act not in acts:
@@ -32,11 +41,14 @@ def config_from_hf(hf: dict, **overrides) -> GPT2Config:
                      ("reorder_and_upcast_attn", False), ("add_cross_attention", False)):
         if hf.get(flag, ok) != ok:
             raise CheckpointFormatError(f"unsupported GPT-2 option {flag}={hf[flag]!r}")
+    embd_pdrop, resid_pdrop = hf.get("embd_pdrop", 0.1), hf.get("resid_pdrop", 0.1)
+    if embd_pdrop != resid_pdrop and "dropout_rate" not in overrides:
+        raise CheckpointFormatError(f"zoo's GPT-2 has one dropout_rate; this config has embd_pdrop={embd_pdrop} and "
+                                    f"resid_pdrop={resid_pdrop}: pass dropout_rate=... to choose one")
     fields = dict(
         vocab_size=hf["vocab_size"], num_layers=hf["n_layer"], hidden_size=hf["n_embd"], num_heads=hf["n_head"],
-        intermediate_size=hf.get("n_inner"), max_position_embeddings=hf["n_positions"],
-        input_shape=(hf["n_positions"],), embedding_dropout_rate=hf.get("embd_pdrop", 0.1),
-        residual_dropout_rate=hf.get("resid_pdrop", 0.1), attention_dropout_rate=hf.get("attn_pdrop", 0.1),
+        mlp_dim=hf.get("n_inner"), max_position_embeddings=hf["n_positions"],
+        input_shape=(hf["n_positions"],), dropout_rate=resid_pdrop, attention_dropout_rate=hf.get("attn_pdrop", 0.1),
         activation=acts[act], layer_norm_eps=hf.get("layer_norm_epsilon", 1e-5),
     )
     fields.update(overrides)
@@ -47,21 +59,17 @@ def key_maps(config: GPT2Config, prefix: str = "transformer.") -> list[KeyMap]:
     """One :class:`KeyMap` per zoo parameter (the fused ``c_attn`` appears split as ``c_attn.{q,k,v}``)."""
     n, h = config.num_heads, config.hidden_size // config.num_heads
     maps = [KeyMap(f"{prefix}wte.weight", ("wte", "embedding")), KeyMap(f"{prefix}wpe.weight", ("wpe", "embedding")),
-            *_norm_maps(f"{prefix}ln_f", ("final_norm",))]
+            *layer_norm_maps(f"{prefix}ln_f", ("final_norm",))]
     for i in range(config.num_layers):
         p, z = f"{prefix}h.{i}.", (f"layer_{i}",)
-        maps += _norm_maps(f"{p}ln_1", (*z, "attention_norm"))
+        maps += layer_norm_maps(f"{p}ln_1", (*z, "attention_norm"))
         for part, name in zip(_QKV, ("query", "key", "value")):
             maps += linear_maps(f"{p}attn.c_attn.{part}", (*z, "attention", name), out_shape=(n, h), transposed=False)
         maps += linear_maps(f"{p}attn.c_proj", (*z, "attention", "out"), in_shape=(n, h), transposed=False)
-        maps += _norm_maps(f"{p}ln_2", (*z, "mlp_norm"))
+        maps += layer_norm_maps(f"{p}ln_2", (*z, "mlp_norm"))
         maps += linear_maps(f"{p}mlp.c_fc", (*z, "mlp", "in"), transposed=False)
         maps += linear_maps(f"{p}mlp.c_proj", (*z, "mlp", "out"), transposed=False)
     return maps
-
-
-def _norm_maps(hf_prefix, zoo_path):
-    return [KeyMap(f"{hf_prefix}.weight", (*zoo_path, "scale")), KeyMap(f"{hf_prefix}.bias", (*zoo_path, "bias"))]
 
 
 def _split_qkv(tensors: dict) -> dict:
@@ -96,7 +104,7 @@ def from_pretrained(path, *, allow_pickle: bool = False, **overrides):
     Args:
       path: directory with ``config.json`` and ``model.safetensors`` (or ``pytorch_model.bin``
         with ``allow_pickle=True``). A Hub id such as ``"gpt2"`` is an error: zoo has no network.
-      allow_pickle: see :func:`zoo.models.hf_io.read_weights`.
+      allow_pickle: see :func:`zoo.convert.hf.read_weights`.
       **overrides: other zoo config fields (e.g. ``input_shape``, ``dtype``, ``attention_impl``).
 
     Returns:
@@ -108,6 +116,9 @@ def from_pretrained(path, *, allow_pickle: bool = False, **overrides):
     hf = hf_io.read_config(path, required=_REQUIRED)
     if hf.get("model_type", "gpt2") != "gpt2":
         raise CheckpointFormatError(f"{path} holds a {hf.get('model_type')!r} model, not 'gpt2'")
+    arch = (hf.get("architectures") or [ARCHITECTURES[0]])[0]
+    if arch not in ARCHITECTURES:
+        raise CheckpointFormatError(f"{path} holds a {arch}; zoo's GPT-2 reads {', '.join(ARCHITECTURES)}")
     config = config_from_hf(hf, **overrides)
     tensors = hf_io.read_weights(path, allow_pickle=allow_pickle)
     prefix = "transformer." if any(k.startswith("transformer.") for k in tensors) else ""
@@ -132,20 +143,29 @@ def to_hf_config(config: GPT2Config) -> dict:
     return {
         "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "vocab_size": config.vocab_size,
         "n_embd": config.hidden_size, "n_layer": config.num_layers, "n_head": config.num_heads,
-        "n_inner": config.intermediate_size, "n_positions": config.max_position_embeddings,
+        "n_inner": config.mlp_dim, "n_positions": config.max_position_embeddings,
         "activation_function": {"gelu_tanh": "gelu_new", "gelu": "gelu", "relu": "relu"}[config.activation],
-        "embd_pdrop": config.embedding_dropout_rate, "resid_pdrop": config.residual_dropout_rate,
+        "embd_pdrop": config.dropout_rate, "resid_pdrop": config.dropout_rate,
         "attn_pdrop": config.attention_dropout_rate, "layer_norm_epsilon": config.layer_norm_eps,
         "initializer_range": 0.02, "tie_word_embeddings": True,
     }
 
 
-def save_pretrained(config: GPT2Config, params, path) -> str:
-    """Writes ``config.json`` + ``model.safetensors`` that ``transformers.GPT2LMHeadModel`` loads."""
+def save_pretrained(model: GPT2, variables: dict, path) -> str:
+    """Writes ``config.json`` + ``model.safetensors`` that ``transformers.GPT2LMHeadModel`` loads.
+
+    Args:
+      model: a :class:`GPT2`.  variables: its ``{"params": ...}``.  path: output directory (created).
+
+    Returns:
+      the absolute directory path.
+    """
+    config = model.config
     if config.activation == "silu":
         raise ValueError("Hugging Face GPT-2 has no 'silu' activation option in this mapping")
-    tensors = _fuse_qkv(hf_io.export_tensors(key_maps(config), jax.device_get(params)))
+    tensors = _fuse_qkv(hf_io.export_tensors(key_maps(config), jax.device_get(variables["params"])))
     return hf_io.write_checkpoint(path, to_hf_config(config), tensors)
 
 
-__all__ = ["from_pretrained", "save_pretrained", "config_from_hf", "to_hf_config", "key_maps"]
+__all__ = ["ARCHITECTURES", "MODEL_TYPE", "MODULE", "config_from_hf", "from_pretrained", "key_maps", "save_pretrained",
+           "to_hf_config"]

@@ -1,12 +1,14 @@
 """Hugging Face ``ViTForImageClassification`` <-> zoo ViT (local directories only).
 
-    model, variables = load_hf_vit("path/to/google-vit-base-patch16-224")   # config.json + model.safetensors
-    logits = model.apply(variables, images_nhwc, train=False)
+    model, variables = zoo.from_pretrained("path/to/google-vit-base-patch16-224")   # config.json + safetensors
+    logits = model.apply(variables, images_nhwc, train=False)   # [B, image_size, image_size, C]
 
 Every checkpoint tensor is mapped; a missing, unexpected or mis-shaped key is an
 error naming it.  The patch embedding's ``[D, C, P, P]`` conv becomes zoo's
 ``[P, P, C, D]``; attention projections become ``[D, N, H]`` / ``[N, H, D]``.
-Feed NHWC images (``pixel_values.transpose(0, 2, 3, 1)``).  Imported lazily.
+Feed NHWC images (``pixel_values.transpose(0, 2, 3, 1)``) of the checkpoint's
+``image_size``; other sizes are refused (transformers would need
+``interpolate_pos_encoding=True``, which zoo does not implement).  Imported lazily.
 """
 
 from __future__ import annotations
@@ -16,9 +18,13 @@ import os
 import jax
 import numpy as np
 
-from zoo.models import hf_io
-from zoo.models.hf_io import KeyMap, linear_maps
-from zoo.models.vit import ViT, ViTConfig
+from zoo.convert import hf as hf_io
+from zoo.convert.hf import KeyMap, layer_norm_maps, linear_maps
+from zoo.models.vit.model import ViT, ViTConfig
+
+MODEL_TYPE = "vit"
+MODULE = ViT
+ARCHITECTURES = ("ViTForImageClassification",)
 
 
 def config_from_hf(hf_config: dict, **overrides) -> ViTConfig:
@@ -66,12 +72,8 @@ def config_to_hf(config: ViTConfig) -> dict:
     }
 
 
-def _norm_maps(hf_prefix, zoo_path):
-    return [KeyMap(f"{hf_prefix}.weight", (*zoo_path, "scale")), KeyMap(f"{hf_prefix}.bias", (*zoo_path, "bias"))]
-
-
 def key_maps(config: ViTConfig) -> list[KeyMap]:
-    """One :class:`~zoo.models.hf_io.KeyMap` per zoo parameter (paths start with ``"params"``)."""
+    """One :class:`~zoo.convert.hf.KeyMap` per zoo parameter (paths start with ``"params"``)."""
     heads = (config.num_heads, config.hidden_size // config.num_heads)
     maps = [
         KeyMap("vit.embeddings.cls_token", ("params", "cls_token")),
@@ -87,9 +89,9 @@ def key_maps(config: ViTConfig) -> list[KeyMap]:
         maps += linear_maps(f"{hf}.attention.output.dense", (*zoo, "attention", "out"), in_shape=heads)
         maps += linear_maps(f"{hf}.intermediate.dense", (*zoo, "mlp", "in"))
         maps += linear_maps(f"{hf}.output.dense", (*zoo, "mlp", "out"))
-        maps += _norm_maps(f"{hf}.layernorm_before", (*zoo, "attention_norm"))
-        maps += _norm_maps(f"{hf}.layernorm_after", (*zoo, "mlp_norm"))
-    maps += _norm_maps("vit.layernorm", ("params", "norm"))
+        maps += layer_norm_maps(f"{hf}.layernorm_before", (*zoo, "attention_norm"))
+        maps += layer_norm_maps(f"{hf}.layernorm_after", (*zoo, "mlp_norm"))
+    maps += layer_norm_maps("vit.layernorm", ("params", "norm"))
     maps += linear_maps("classifier", ("params", "head"))
     return maps
 
@@ -103,28 +105,34 @@ def variables_from_hf(config: ViTConfig, tensors: dict, *, source: str = "checkp
     return hf_io.import_params(key_maps(config), tensors, shapes, source=source)
 
 
-def load_hf_vit(path: str | os.PathLike, *, allow_pickle: bool = False, **overrides):
+def from_pretrained(path: str | os.PathLike, *, allow_pickle: bool = False, **overrides):
     """Loads a ``ViTForImageClassification`` checkpoint directory.
 
     Args:
       path: local directory with ``config.json`` and ``model.safetensors`` (or
         ``pytorch_model.bin`` with ``allow_pickle=True``, read with ``weights_only=True``).
-      allow_pickle: see :func:`zoo.models.hf_io.read_weights`.
+      allow_pickle: see :func:`zoo.convert.hf.read_weights`.
       **overrides: zoo config fields, e.g. ``dtype="bfloat16"``, ``attention_impl=...``.
 
     Returns:
       ``(model, variables)``; ``model.apply(variables, x_nhwc, train=False)`` gives the checkpoint's logits.
     """
     path = hf_io.resolve_dir(path)
-    config = config_from_hf(hf_io.read_config(path), **overrides)
+    hf_config = hf_io.read_config(path)
+    arch = (hf_config.get("architectures") or [ARCHITECTURES[0]])[0]
+    if arch not in ARCHITECTURES:
+        raise hf_io.CheckpointFormatError(f"{path} holds a {arch}; zoo's ViT reads {', '.join(ARCHITECTURES)} "
+                                          "(the classifier is part of the model)")
+    config = config_from_hf(hf_config, **overrides)
     tensors = hf_io.read_weights(path, allow_pickle=allow_pickle)
     return ViT(config=config), variables_from_hf(config, tensors, source=path)
 
 
-def save_hf_vit(path: str | os.PathLike, model: ViT, variables: dict) -> str:
+def save_pretrained(model: ViT, variables: dict, path: str | os.PathLike) -> str:
     """Writes ``variables`` of ``model`` as a Hugging Face ``ViTForImageClassification`` directory."""
     tensors = hf_io.export_tensors(key_maps(model.config), jax.device_get(variables))
     return hf_io.write_checkpoint(path, config_to_hf(model.config), tensors)
 
 
-__all__ = ["config_from_hf", "config_to_hf", "key_maps", "load_hf_vit", "save_hf_vit", "variables_from_hf"]
+__all__ = ["ARCHITECTURES", "MODEL_TYPE", "MODULE", "config_from_hf", "config_to_hf", "from_pretrained", "key_maps",
+           "save_pretrained", "variables_from_hf"]

@@ -1,4 +1,4 @@
-"""The seed's §4.2 Keras LSTM, parameter for parameter.
+"""The seed document's Keras LSTM, parameter for parameter.
 
 Keras::
 
@@ -26,7 +26,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from zoo import registry
-from zoo.layers import LSTM, Dense, axes, check_input, check_positive_ints, check_rate, normalize_config
+from zoo.layers import LSTM, Dense, axes, check_input, normalize_config
+from zoo.layers.checks import check_common_fields
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -35,13 +36,13 @@ class SeedLSTMConfig:
 
     Attributes:
       input_shape: ``(T, D)``: time steps and features per step.
-      hidden: hidden size of each stacked LSTM layer; all but the last return sequences.
+      hidden_sizes: hidden size of each stacked LSTM layer; all but the last return sequences.
       dropout_rate: dropout before the head (0 in the seed).
       unroll: ``lax.scan`` unroll factor (True: fully, fastest for short sequences).
     """
 
     input_shape: tuple[int, ...] = (10, 10)
-    hidden: tuple[int, ...] = (128, 128)
+    hidden_sizes: tuple[int, ...] = (128, 128)
     dropout_rate: float = 0.0
     num_classes: int = 10
     unroll: int | bool = True
@@ -50,11 +51,10 @@ class SeedLSTMConfig:
     param_dtype: Any = jnp.float32
 
     def __post_init__(self):
-        normalize_config(self, tuple_fields=("hidden",))
+        normalize_config(self, tuple_fields=("hidden_sizes",))
         if len(self.input_shape) != 2:
             raise ValueError(f"SeedLSTMConfig.input_shape must be (T, D), got {self.input_shape!r}")
-        check_positive_ints(self, "hidden")
-        check_rate(self, "dropout_rate")
+        check_common_fields(self)
         if not (self.unroll is True or (isinstance(self.unroll, int) and not isinstance(self.unroll, bool)
                                         and self.unroll >= 1)):
             raise ValueError(f"SeedLSTMConfig.unroll must be True or a positive int, got {self.unroll!r}")
@@ -72,8 +72,8 @@ class SeedLSTM(nn.Module):
         cfg = self.config
         check_input(x, cfg.input_shape, model="seed_lstm", dims="[B, T, D]")
         x = nn.with_logical_constraint(x.astype(cfg.dtype), (axes.BATCH, axes.LENGTH, axes.EMBED))
-        for i, hidden in enumerate(cfg.hidden):
-            last = i == len(cfg.hidden) - 1
+        for i, hidden in enumerate(cfg.hidden_sizes):
+            last = i == len(cfg.hidden_sizes) - 1
             x = LSTM(hidden, return_sequences=not last, unroll=cfg.unroll, dtype=cfg.dtype,
                      param_dtype=cfg.param_dtype, name=f"lstm_{i}")(x)  # [B, T, H] or [B, H]
         x = nn.Dropout(cfg.dropout_rate, deterministic=not train)(x)
@@ -84,5 +84,5 @@ class SeedLSTM(nn.Module):
 
 registry.register_model(
     "seed_lstm", module=SeedLSTM, config=SeedLSTMConfig(),
-    description="seed §4.2 Keras LSTM (204,042 params) on (10, 10) sequences",
+    description="the seed's Keras LSTM: LSTM128 (sequences) - LSTM128 (204,042 params) on (10, 10) sequences",
 )
