@@ -32,6 +32,7 @@ from zoo.convert import hf as hf_io
 from zoo.models import replace_head
 from zoo.train import Checkpointer, evaluate, eval_step, make_schedule, OptimizerConfig, train_step
 from zoo.train.steps import with_batch_transform
+from zoo.tasks import task_for
 from zoo.train.state import TrainState
 
 
@@ -88,7 +89,8 @@ def main():
     params = variables["params"]
     state = TrainState(step=np.zeros((), np.int32), params=params, opt_state=tx.init(params),
                        model_state={k: v for k, v in variables.items() if k != "params"},
-                       rng=jax.random.key_data(jax.random.key(args.seed)), apply_fn=model.apply, tx=tx)
+                       rng=jax.random.key_data(jax.random.key(args.seed)), apply_fn=model.apply, tx=tx,
+                       task=task_for(model))
     transform = make_batch_transform(parse_augment(args.augment), 10)
     step_fn = jax.jit(with_batch_transform(train_step, transform) if transform else train_step)
     eval_fn = jax.jit(eval_step)

@@ -65,7 +65,7 @@ def check_rate(config, name: str) -> None:
 def normalize_config(config, *, tuple_fields: Sequence[str] = ()) -> None:
     """Canonicalises a frozen config in place: dtypes to ``jnp.dtype``, lists to tuples.
 
-    Also checks the fields every model config has: ``input_shape`` and ``num_classes``.
+    Also checks ``input_shape`` and, where the config has one, ``num_classes``.
     """
     for name in tuple_fields + ("input_shape",):
         value = getattr(config, name)
@@ -73,7 +73,7 @@ def normalize_config(config, *, tuple_fields: Sequence[str] = ()) -> None:
             object.__setattr__(config, name, tuple(value))
     for name in ("dtype", "param_dtype"):
         object.__setattr__(config, name, canonical_dtype(getattr(config, name), field=f"{type(config).__name__}.{name}"))
-    check_positive_ints(config, "input_shape", "num_classes")
+    check_positive_ints(config, "input_shape", *(("num_classes",) if hasattr(config, "num_classes") else ()))
 
 
 def check_tokens(x, max_length: int, *, model: str) -> None:

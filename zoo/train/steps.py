@@ -14,6 +14,13 @@ def dropout_key(state: TrainState) -> jax.Array:
     return jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
 
 
+def _task(state: TrainState):
+    if state.task is None:
+        raise ValueError("this TrainState has no task: build it with create_train_state(model, tx, seed), or pass "
+                         "task=zoo.tasks.task_for(model) to TrainState(...)")
+    return state.task
+
+
 def loss_fn(params, state: TrainState, batch: dict, key: jax.Array, label_smoothing: float = 0.0):
     """Training loss of ``params`` on ``batch`` (the task's schema); returns ``(loss, (outputs, new_model_state))``.
 
@@ -21,7 +28,7 @@ def loss_fn(params, state: TrainState, batch: dict, key: jax.Array, label_smooth
     """
     mutable = list(state.model_state)
     variables = {"params": params, **state.model_state}
-    out = state.task.apply(state.apply_fn, variables, batch, train=True, rngs={"dropout": key},
+    out = _task(state).apply(state.apply_fn, variables, batch, train=True, rngs={"dropout": key},
                            mutable=mutable or False)
     outputs, new_model_state = out if mutable else (out, state.model_state)
     return state.task.loss(outputs, batch, label_smoothing=label_smoothing), (outputs, new_model_state)
@@ -70,5 +77,5 @@ def with_batch_transform(step_fn, transform):
 
 def eval_step(state: TrainState, batch: dict) -> dict:
     """The task's metric sums over the real examples of an eval batch (its schema plus ``"mask" [B]``)."""
-    outputs = state.task.apply(state.apply_fn, {"params": state.params, **state.model_state}, batch, train=False)
+    outputs = _task(state).apply(state.apply_fn, {"params": state.params, **state.model_state}, batch, train=False)
     return state.task.eval_sums(outputs, batch, batch["mask"])

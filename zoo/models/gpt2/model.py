@@ -69,11 +69,6 @@ class GPT2Config:
     dtype: Any = jnp.float32
     param_dtype: Any = jnp.float32
 
-    @property
-    def num_classes(self) -> int:
-        """Output width: one logit per vocabulary entry."""
-        return self.vocab_size
-
     def __post_init__(self):
         normalize_config(self)
         name = type(self).__name__
