@@ -37,8 +37,9 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from zoo import registry
-from zoo.layers import (ATTENTION_IMPLS, ACTIVATIONS, Dense, Embed, LayerNorm, TransformerBlock, axes,
-                        check_positive_ints, check_rate, check_tokens, normalize_config, padding_mask)
+from zoo.layers import (ATTENTION_IMPLS, ACTIVATIONS, Dense, Dropout, Embed, LayerNorm, TransformerBlock, axes,
+                        check_positive_ints, check_rate, check_tokens, normalize_config, padding_mask,
+                        with_logical_constraint)
 
 _INIT = nn.initializers.normal(0.02)  # BERT's initializer_range
 BERT_TASKS = ("classification", "token_classification", "question_answering")
@@ -133,8 +134,8 @@ class BertEmbeddings(nn.Module):
         segments = Embed(cfg.type_vocab_size, cfg.hidden_size, (axes.POSITIONS, axes.EMBED), name="token_type",
                          **kw)(token_type_ids)
         x = LayerNorm(cfg.layer_norm_eps, name="norm", **kw)(word + positions + segments)
-        x = nn.Dropout(cfg.hidden_dropout_rate, deterministic=not train)(x)
-        return nn.with_logical_constraint(x, (axes.BATCH, axes.LENGTH, axes.EMBED))
+        x = Dropout(cfg.hidden_dropout_rate, deterministic=not train)(x)
+        return with_logical_constraint(x, (axes.BATCH, axes.LENGTH, axes.EMBED))
 
 
 class Bert(nn.Module):
@@ -176,10 +177,10 @@ class Bert(nn.Module):
         if cfg.task == "classification":
             pooled = Dense(cfg.hidden_size, logical_axes=(axes.EMBED, axes.MLP), kernel_init=_INIT, name="pooler",
                            **kw)(h[:, 0])
-            features = nn.Dropout(rate, deterministic=not train)(jnp.tanh(pooled))  # [B, D]
+            features = Dropout(rate, deterministic=not train)(jnp.tanh(pooled))  # [B, D]
             logical = (axes.MLP, axes.CLASSES)
         else:
-            features = nn.Dropout(rate, deterministic=not train)(h) if cfg.task == "token_classification" else h
+            features = Dropout(rate, deterministic=not train)(h) if cfg.task == "token_classification" else h
             logical = (axes.EMBED, axes.CLASSES)
         self.sow("intermediates", "pre_logits", features)
         return Dense(cfg.num_classes, logical_axes=logical, kernel_init=_INIT, name="head", **kw)(features)
