@@ -88,7 +88,9 @@ class TestEveryModel:
         model = zoo.create_model(name)
         variables = zoo.init_variables(model, jax.random.key(0))
         x = zoo.random_input(model.config, jax.random.key(4), 2)
-        out = model.apply(variables, x, train=True, rngs={"dropout": jax.random.key(3)})
+        mutable = [c for c in variables if c != "params"]  # batch_stats: training updates them
+        out = model.apply(variables, x, train=True, rngs={"dropout": jax.random.key(3)}, mutable=mutable or False)
+        out = out[0] if mutable else out
         chex.assert_shape(out, zoo.registry.output_shape(model.config, 2))
 
     def test_one_training_step_changes_params_and_lowers_loss_on_the_batch(self, name):

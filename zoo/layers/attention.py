@@ -216,11 +216,12 @@ class _HeadsProjection(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        kernel = self.param("kernel", nn.with_logical_partitioning(self.kernel_init, (axes.EMBED, axes.HEADS, axes.KV)),
+        kernel = self.param("kernel", axes.with_logical_partitioning(self.kernel_init,
+                                                                     (axes.EMBED, axes.HEADS, axes.KV)),
                             (x.shape[-1], self.num_heads, self.head_dim), self.param_dtype)
         y = jnp.einsum("bld,dnh->blnh", x.astype(self.dtype), jnp.asarray(kernel, self.dtype))
         if self.use_bias:
-            bias = self.param("bias", nn.with_logical_partitioning(self.bias_init, (axes.HEADS, axes.KV)),
+            bias = self.param("bias", axes.with_logical_partitioning(self.bias_init, (axes.HEADS, axes.KV)),
                               (self.num_heads, self.head_dim), self.param_dtype)
             y = y + jnp.asarray(bias, self.dtype)
         return y
@@ -238,11 +239,12 @@ class _OutProjection(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        kernel = self.param("kernel", nn.with_logical_partitioning(self.kernel_init, (axes.HEADS, axes.KV, axes.EMBED)),
+        kernel = self.param("kernel", axes.with_logical_partitioning(self.kernel_init,
+                                                                     (axes.HEADS, axes.KV, axes.EMBED)),
                             (x.shape[-2], x.shape[-1], self.features), self.param_dtype)
         y = jnp.einsum("btnh,nhf->btf", x.astype(self.dtype), jnp.asarray(kernel, self.dtype))
         if self.use_bias:
-            bias = self.param("bias", nn.with_logical_partitioning(self.bias_init, (axes.EMBED,)),
+            bias = self.param("bias", axes.with_logical_partitioning(self.bias_init, (axes.EMBED,)),
                               (self.features,), self.param_dtype)
             y = y + jnp.asarray(bias, self.dtype)
         return y

@@ -459,7 +459,8 @@ class Conv2D(nn.Module):
         kh, kw = _pairs(self.kernel_size, "kernel_size")
         kernel = self.param(
             "kernel",
-            nn.with_logical_partitioning(self.kernel_init, (axes.CONV_WINDOW, axes.CONV_WINDOW, axes.CONV_IN, axes.CONV_OUT)),
+            axes.with_logical_partitioning(self.kernel_init,
+                                           (axes.CONV_WINDOW, axes.CONV_WINDOW, axes.CONV_IN, axes.CONV_OUT)),
             (kh, kw, x.shape[-1], self.features),
             self.param_dtype,
         )
@@ -467,7 +468,7 @@ class Conv2D(nn.Module):
         bias = None
         if self.use_bias:
             bias = self.param(
-                "bias", nn.with_logical_partitioning(self.bias_init, (axes.CONV_OUT,)), (self.features,), self.param_dtype
-            )
+                "bias", axes.with_logical_partitioning(self.bias_init, (axes.CONV_OUT,)), (self.features,),
+                self.param_dtype)
             bias = jnp.asarray(bias, self.dtype)
         return _conv2d(x, kernel, bias, strides=self.strides, padding=self.padding, impl=self.impl)

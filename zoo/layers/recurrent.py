@@ -256,15 +256,15 @@ class LSTM(nn.Module):
     def __call__(self, x):  # [B, T, D]
         hidden = self.features
         kernel = self.param(
-            "kernel", nn.with_logical_partitioning(self.kernel_init, (axes.EMBED, axes.GATES)),
+            "kernel", axes.with_logical_partitioning(self.kernel_init, (axes.EMBED, axes.GATES)),
             (x.shape[-1], 4 * hidden), self.param_dtype,
         )
         recurrent_kernel = self.param(
-            "recurrent_kernel", nn.with_logical_partitioning(self.recurrent_init, (axes.MLP, axes.GATES)),
+            "recurrent_kernel", axes.with_logical_partitioning(self.recurrent_init, (axes.MLP, axes.GATES)),
             (hidden, 4 * hidden), self.param_dtype,
         )
         bias = self.param(
-            "bias", nn.with_logical_partitioning(_keras_bias_init(hidden, self.param_dtype), (axes.GATES,)),
+            "bias", axes.with_logical_partitioning(_keras_bias_init(hidden, self.param_dtype), (axes.GATES,)),
             (4 * hidden,), self.param_dtype,
         )
         unroll = _normalize_unroll(self.unroll, x.shape[1])

@@ -53,9 +53,9 @@ class LayerNorm(nn.Module):
     @nn.compact
     def __call__(self, x):
         d = x.shape[-1]
-        scale = self.param("scale", nn.with_logical_partitioning(nn.initializers.ones, (axes.EMBED,)), (d,),
+        scale = self.param("scale", axes.with_logical_partitioning(nn.initializers.ones, (axes.EMBED,)), (d,),
                            self.param_dtype)
-        bias = self.param("bias", nn.with_logical_partitioning(nn.initializers.zeros, (axes.EMBED,)), (d,),
+        bias = self.param("bias", axes.with_logical_partitioning(nn.initializers.zeros, (axes.EMBED,)), (d,),
                           self.param_dtype)
         x32 = x.astype(jnp.float32)
         mean = x32.mean(-1, keepdims=True)
@@ -104,7 +104,7 @@ class Embed(nn.Module):
     embedding_init: Callable = nn.initializers.normal(0.02)
 
     def setup(self):
-        self.embedding = self.param("embedding", nn.with_logical_partitioning(self.embedding_init,
+        self.embedding = self.param("embedding", axes.with_logical_partitioning(self.embedding_init,
                                                                               tuple(self.logical_axes)),
                                     (self.num_embeddings, self.features), self.param_dtype)
 

@@ -38,8 +38,8 @@ import jax.numpy as jnp
 
 from zoo import registry
 from zoo.layers import (ATTENTION_IMPLS, ACTIVATIONS, Dense, Dropout, Embed, LayerNorm, TransformerBlock, axes,
-                        check_positive_ints, check_rate, check_tokens, normalize_config, padding_mask,
-                        with_logical_constraint)
+                        check_ids_in_range, check_positive_ints, check_rate, check_tokens, normalize_config,
+                        padding_mask, with_logical_constraint)
 
 _INIT = nn.initializers.normal(0.02)  # BERT's initializer_range
 BERT_TASKS = ("classification", "token_classification", "question_answering")
@@ -155,11 +155,14 @@ class Bert(nn.Module):
           ``[B, K]``, ``[B, T, K]`` or ``[B, T, 2]`` logits by ``config.task``.
         """
         cfg = self.config
-        check_tokens(x, cfg.input_shape[0], model=cfg.variant)
+        check_tokens(x, cfg.input_shape[0], model=cfg.variant, vocab_size=cfg.vocab_size)
         for name, extra in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids)):
             if extra is not None and tuple(extra.shape) != tuple(x.shape):
                 raise ValueError(f"{cfg.variant}: {name} must have the ids' shape {tuple(x.shape)}, "
                                  f"got {tuple(extra.shape)}")
+        if token_type_ids is not None:
+            check_ids_in_range(token_type_ids, cfg.type_vocab_size, model=cfg.variant, name="token_type_ids",
+                               field="type_vocab_size")
         if attention_mask is None and cfg.pad_token_id is not None:
             attention_mask = x != cfg.pad_token_id
         mask = None if attention_mask is None else padding_mask(attention_mask)  # [B, 1, 1, T]

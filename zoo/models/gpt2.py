@@ -122,7 +122,7 @@ class GPT2(nn.Module):
           ``[B, T, V]`` logits in ``config.dtype``.
         """
         cfg = self.config
-        check_tokens(x, cfg.input_shape[0], model=cfg.variant)
+        check_tokens(x, cfg.input_shape[0], model=cfg.variant, vocab_size=cfg.vocab_size)
         if attention_mask is not None and decode:
             raise ValueError(f"{cfg.variant}: attention_mask is not supported with decode=True "
                              "(generate takes equal-length prompts)")

@@ -114,11 +114,11 @@ class ViT(nn.Module):
         # [B, N, D], patches row-major like torch's flatten(2)
         x = explicit.batch_reshape(x, (x.shape[0], -1, cfg.hidden_size))
         if cfg.pooling == "cls":
-            cls = self.param("cls_token", nn.with_logical_partitioning(init, (None, None, axes.EMBED)),
+            cls = self.param("cls_token", axes.with_logical_partitioning(init, (None, None, axes.EMBED)),
                              (1, 1, cfg.hidden_size), cfg.param_dtype)
             cls = explicit.batch_broadcast_to(cls.astype(cfg.dtype), (x.shape[0], 1, cfg.hidden_size), like=x)
             x = jnp.concatenate([cls, x], 1)
-        pos = self.param("pos_embedding", nn.with_logical_partitioning(init, (None, axes.LENGTH, axes.EMBED)),
+        pos = self.param("pos_embedding", axes.with_logical_partitioning(init, (None, axes.LENGTH, axes.EMBED)),
                          (1, x.shape[1], cfg.hidden_size), cfg.param_dtype)
         x = x + pos.astype(cfg.dtype)  # [B, T, D], T = N (+ 1)
         x = Dropout(cfg.dropout_rate, deterministic=not train)(x)
