@@ -93,5 +93,4 @@ def batch_broadcast_to(x, shape, *, like):
 
 
 __all__ = ["AUTO_AXES_HINT", "batch_broadcast_to", "batch_reshape", "explicit_axes", "keep_batch_sharding",
-           "shard_batch_like", "sharding_spec",
-           "with_logical_constraint"]
+           "shard_batch_like", "sharding_spec", "with_logical_constraint"]
