@@ -30,37 +30,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from typing import Callable
 
-import importlib.util  # noqa: E402
+import jax
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-# benchmarks/transformers.py is named like the package: keep this directory off the import path.
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-
-
-def _sibling(name: str):
-    """Imports ``benchmarks/<name>.py`` by path."""
-    spec = importlib.util.spec_from_file_location(f"_bench_{name}", os.path.join(_HERE, f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-
-_flops = _sibling("flops")
-jaxpr_flops, peak_flops, transformer_train_flops = (_flops.jaxpr_flops, _flops.peak_flops,
-                                                    _flops.transformer_train_flops)
+from bench_common import batch_arrays, command, example_batch, load_average, torch_seed_model, versions, write_section
+from flops import jaxpr_flops, peak_flops, transformer_train_flops
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,18 +74,6 @@ CASES = {
 
 
 # --- zoo ------------------------------------------------------------------------------------------------------------
-def zoo_batch(model, batch_size: int, key) -> dict:
-    """A random training batch for ``model``'s task (see ``zoo.train.tasks``)."""
-    import zoo
-
-    config = model.config
-    kx, ky = jax.random.split(key)
-    batch = {"x": zoo.random_input(config, kx, batch_size), "y": zoo.registry.random_target(config, ky, batch_size)}
-    if config.layout == "tokens" and zoo.registry.task_of(config) != "causal_lm":
-        batch["attention_mask"] = jnp.ones(batch["x"].shape, jnp.int32)
-    return batch
-
-
 def zoo_runner(case: Case, small: bool):
     import zoo
     from zoo.train import OptimizerConfig, create_train_state, make_optimizer, train_step
@@ -115,7 +84,7 @@ def zoo_runner(case: Case, small: bool):
     model = zoo.create_model(name, dtype="bfloat16", **overrides)
     tx = make_optimizer(OptimizerConfig(name="adamw", learning_rate=1e-4, weight_decay=0.01), 1)
     state = create_train_state(model, tx, seed=0)
-    batch = zoo_batch(model, batch_size, jax.random.key(1))
+    batch = example_batch(model, jax.random.key(1), batch_size)
     step = jax.jit(train_step, donate_argnums=0)
 
     t0 = time.perf_counter()
@@ -138,7 +107,7 @@ def zoo_runner(case: Case, small: bool):
     mem = compiled.memory_analysis()
     memory = (mem.argument_size_in_bytes + mem.output_size_in_bytes - mem.alias_size_in_bytes
               + mem.temp_size_in_bytes) if mem is not None else None
-    items = batch_size * (batch["x"].shape[1] if case.unit == "tokens" else 1)
+    items = batch_size * (batch_arrays(batch)[0].shape[1] if case.unit == "tokens" else 1)
     return run, {"model": name, "compile_s": compile_s, "xla_flops": xla_flops, "analytic_flops": analytic, "batch": batch_size,
                  "params": zoo.param_count(model), "items": items, "memory": memory}
 
@@ -151,7 +120,7 @@ def analytic_flops(case: Case, name: str, overrides: dict, batch_size: int, batc
     if config.layout == "tokens":
         n_layers = getattr(config, "num_layers")
         d_model = getattr(config, "hidden_size", None) or getattr(config, "embed_dim")
-        seq_len = batch["x"].shape[1]
+        seq_len = batch_arrays(batch)[0].shape[1]
         params = zoo.param_count(name, **overrides)
         # the position table is a lookup, not a matmul; GPT-2's tied token table is the output matmul
         params -= config.max_position_embeddings * d_model
@@ -162,7 +131,7 @@ def analytic_flops(case: Case, name: str, overrides: dict, batch_size: int, batc
         overrides = {**overrides, "conv_impl": "xla"}  # count convolutions as convolutions
     model = zoo.create_model(name, **overrides)
     variables = jax.eval_shape(lambda: zoo.init_variables(model, jax.random.key(0)))
-    return 3.0 * jaxpr_flops(lambda v, x: model.apply(v, x, train=False), variables, batch["x"])
+    return 3.0 * jaxpr_flops(lambda v, x: model.apply(v, x, train=False), variables, batch_arrays(batch)[0])
 
 
 # --- PyTorch --------------------------------------------------------------------------------------------------------
@@ -225,23 +194,7 @@ def torch_model(key: str, small: bool):
             logits = self.body(x)
             return {"loss": nn.functional.cross_entropy(logits, labels), "logits": logits}
 
-    if key == "seed_cnn":
-        body = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(),
-                             nn.MaxPool2d(2), nn.Flatten(), nn.Linear(1600, 128), nn.ReLU(), nn.Linear(128, 10))
-        shape = (1, 28, 28)
-    else:
-        class SeedLSTM(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.lstm_0 = nn.LSTM(10, 128, batch_first=True)
-                self.lstm_1 = nn.LSTM(128, 128, batch_first=True)
-                self.head = nn.Linear(128, 10)
-
-            def forward(self, inputs):
-                h, _ = self.lstm_0(inputs)
-                h, _ = self.lstm_1(h)
-                return self.head(h[:, -1])
-        body, shape = SeedLSTM(), (10, 10)
+    body, shape = torch_seed_model(key), ((1, 28, 28) if key == "seed_cnn" else (10, 10))
     model = Classifier(body, shape)
 
     def batch(b, device):
@@ -334,7 +287,7 @@ def worker(framework: str, args) -> int:
             row = {"key": key, "error": f"{type(e).__name__}: {e}"}
         print(json.dumps(row), flush=True)
     if framework == "zoo":
-        print(json.dumps({"versions": versions(), "device": jax.local_devices()[0].device_kind,
+        print(json.dumps({"versions": versions(("flax", "optax", "torch", "transformers")), "device": jax.local_devices()[0].device_kind,
                           "peak": peak_flops(jax.local_devices()[0])}), flush=True)
     return 0
 
@@ -388,19 +341,6 @@ def flops_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def versions() -> str:
-    parts = [f"jax {jax.__version__} ({jax.default_backend()})"]
-    for mod in ("flax", "optax", "torch", "transformers"):
-        try:
-            parts.append(f"{mod} {__import__(mod).__version__}")
-        except ImportError:
-            pass
-    return f"Python {platform.python_version()}, " + ", ".join(parts)
-
-
-BEGIN, END = "<!-- gpu.py: begin -->", "<!-- gpu.py: end -->"
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--small", action="store_true", help="tiny sizes (runs on CPU in seconds)")
@@ -422,6 +362,8 @@ def main(argv=None) -> int:
     if args.worker:
         return worker(args.worker, args)
 
+    load = load_average()
+    print(f"{load} at the start", flush=True)
     # PyTorch first, in its own process: JAX reserves most of a GPU's memory for its process's lifetime.
     torch_rows = {} if args.no_torch else {r["key"]: r for r in run_worker("torch", args)}
     zoo_rows = run_worker("zoo", args)
@@ -429,20 +371,18 @@ def main(argv=None) -> int:
     rows = [{"key": r["key"], "zoo": r, "torch": torch_rows.get(r["key"])} for r in zoo_rows]
     peak = env["peak"]
     text = table(rows, peak) + "\n\n" + flops_table(rows)
-    print(f"\n{env['device']}: bf16 peak {'%.0f TFLOP/s' % (peak / 1e12) if peak else 'unknown'}; {env['versions']}\n")
+    print(f"\n{env['device']}: bf16 peak {'%.0f TFLOP/s' % (peak / 1e12) if peak else 'unknown'}; {env['versions']}; "
+          f"{load} at the start\n")
     print(text)
     if args.write and rows:
-        write_block = _sibling("seed_models").write_block
-        cmd = "python benchmarks/gpu.py " + " ".join(sys.argv[1:] if argv is None else argv)
-        block = (f"{BEGIN}\n## Flagship models on one accelerator: bf16 train step, zoo vs compiled PyTorch\n\n"
-                 f"Measured {datetime.date.today().isoformat()} on {env['device']}; {env['versions']}.\n\n"
-                 f"Reproduce: `{cmd}`. Median step time over {args.steps} steps in chunks of {args.chunk} after "
-                 f"{args.warmup} warm-up steps; zoo / PyTorch is the ratio of step times (above 1: zoo faster). "
-                 "zoo memory is the compiled step's arguments + outputs + temporaries (XLA memory analysis); "
-                 "PyTorch memory is torch.cuda.max_memory_allocated.\n\n"
-                 f"{text}\n{END}")
-        write_block(args.write, block, BEGIN, END)
-        print(f"wrote {args.write}")
+        write_section(
+            args.write, "gpu.py", title="Flagship models on one accelerator: bf16 train step, zoo vs compiled PyTorch",
+            measured_on=f"{env['device']}; {env['versions']}; {load} at the start", tables=text,
+            method=f"Reproduce: `{command('gpu.py', sys.argv[1:] if argv is None else argv)}`. Median step time "
+                   f"over {args.steps} steps in chunks of {args.chunk} after {args.warmup} warm-up steps; "
+                   "zoo / PyTorch is the ratio of step times (above 1: zoo faster). zoo memory is the compiled "
+                   "step's arguments + outputs + temporaries (XLA memory analysis); PyTorch memory is "
+                   "torch.cuda.max_memory_allocated.")
     return 0 if all("error" not in r["zoo"] for r in rows) else 1
 
 

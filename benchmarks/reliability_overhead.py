@@ -16,10 +16,10 @@ import statistics
 import time
 
 import jax
-import numpy as np
 import optax
 
 import zoo
+from bench_common import example_batch, header
 from zoo.train import create_train_state, train_step
 from zoo.train.integrity import with_finite_flag
 
@@ -41,13 +41,13 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args(argv)
+    print(header(packages=()))
     print(f"| model | plain step (ms) | + finite flag (stop) | + skip non-finite | on {jax.devices()[0].platform}, "
           f"batch {args.batch_size} |\n|---|---:|---:|---:|---|")
     for name in args.models.split(","):
         model = zoo.create_model(name)
         state = create_train_state(model, optax.adam(1e-3), seed=0)
-        batch = {"x": np.asarray(zoo.random_input(model.config, jax.random.key(1), args.batch_size)),
-                 "y": np.arange(args.batch_size, dtype=np.int32) % model.config.num_classes}
+        batch = jax.device_get(example_batch(model, jax.random.key(1), args.batch_size))
         variants = {"plain": jax.jit(train_step), "stop": jax.jit(with_finite_flag(train_step)),
                     "skip": jax.jit(with_finite_flag(train_step, skip_nonfinite=True))}
         times = {k: [] for k in variants}

@@ -15,11 +15,8 @@ layer shapes and parameter count.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 
@@ -28,35 +25,21 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
+from bench_common import (batch_arrays, command, example_batch, header, torch_seed_model,  # noqa: E402
+                          write_section, zoo_train_runner)
+
 BATCH = 128
 
 
-def _data(shape, steps, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.random((steps * BATCH, *shape), dtype=np.float32)
-    y = rng.integers(0, 10, steps * BATCH).astype(np.int32)
-    return x, y
-
-
-# --- zoo ---------------------------------------------------------------------------------------------------------
-def zoo_runner(name, x, y):
+def _batches(name, steps, seed=0):
+    """``steps`` zoo batches of ``BATCH`` and, for the peers, the same data as numpy ``(x, y)``."""
     import zoo
-    from zoo.train import OptimizerConfig, create_train_state, make_optimizer, train_step
 
     model = zoo.create_model(name)
-    state = create_train_state(model, make_optimizer(OptimizerConfig(name="adam"), 1), seed=0)
-    step = jax.jit(train_step)
-    batches = [{"x": x[i:i + BATCH], "y": y[i:i + BATCH]} for i in range(0, len(x), BATCH)]
-    holder = {"state": state}
-
-    def run(n):
-        s = holder["state"]
-        for i in range(n):
-            s, metrics = step(s, batches[i % len(batches)])
-        jax.block_until_ready(metrics)
-        holder["state"] = s
-
-    return run, zoo.param_count(name)
+    keys = jax.random.split(jax.random.key(seed), steps)
+    batches = [jax.device_get(example_batch(model, k, BATCH)) for k in keys]
+    x, y, _ = zip(*map(batch_arrays, batches))
+    return batches, np.concatenate(x), np.concatenate(y)
 
 
 # --- Keras 3, the seed's code -------------------------------------------------------------------------------------
@@ -95,25 +78,9 @@ def torch_runner(name, x, y):
     from torch import nn
 
     torch.manual_seed(0)
-    if name == "seed_cnn":
-        model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(),
-                              nn.MaxPool2d(2), nn.Flatten(), nn.Linear(1600, 128), nn.ReLU(), nn.Linear(128, 10))
-        xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()  # NCHW, PyTorch's native layout
-    else:
-        class SeedLSTM(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.lstm_0 = nn.LSTM(10, 128, batch_first=True)
-                self.lstm_1 = nn.LSTM(128, 128, batch_first=True)
-                self.head = nn.Linear(128, 10)
-
-            def forward(self, inputs):
-                h, _ = self.lstm_0(inputs)
-                h, _ = self.lstm_1(h)
-                return self.head(h[:, -1])
-
-        model = SeedLSTM()
-        xt = torch.from_numpy(x)
+    model = torch_seed_model(name)
+    # NCHW, PyTorch's native layout, for the CNN
+    xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous() if name == "seed_cnn" else torch.from_numpy(x)
     yt = torch.from_numpy(y).long()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     n_batches = len(x) // BATCH
@@ -131,29 +98,15 @@ def torch_runner(name, x, y):
     return run, params
 
 
-BEGIN, END = "<!-- seed_models.py: begin -->", "<!-- seed_models.py: end -->"
-
-
-def write_block(path: str, block: str, begin: str = BEGIN, end: str = END) -> None:
-    """Replaces the block between ``begin`` and ``end`` in ``path`` (kept text around it), or appends it."""
-    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n\n"
-    if begin in text and end in text:
-        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    with open(path, "w") as f:
-        f.write(text)
-
-
-RUNNERS = {"zoo": zoo_runner, "keras-jax": keras_runner, "torch": torch_runner}
-SHAPES = {"seed_cnn": (28, 28, 1), "seed_lstm": (10, 10)}
+RUNNERS = {"zoo": zoo_train_runner, "keras-jax": keras_runner, "torch": torch_runner}
+MODELS = ("seed_cnn", "seed_lstm")
 
 
 def measure(name, steps, repeats):
-    x, y = _data(SHAPES[name], steps)
+    batches, x, y = _batches(name, steps)
     runs, params, samples = {}, {}, {k: [] for k in RUNNERS}
     for key, make in RUNNERS.items():
-        runs[key], params[key] = make(name, x, y)
+        runs[key], params[key] = make(name, batches) if key == "zoo" else make(name, x, y)
         runs[key](steps)  # warm-up: compile / allocate
     if len(set(params.values())) != 1:
         raise RuntimeError(f"{name}: the peers do not have the same parameter count: {params}")
@@ -168,32 +121,18 @@ def measure(name, steps, repeats):
     return medians, ratios, params["zoo"]
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                cpu = line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    import keras
-    import torch
-
-    return (f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; Python {platform.python_version()}, "
-            f"jax {jax.__version__} ({jax.default_backend()}), keras {keras.__version__}, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads)")
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=30, help="train steps per timed round")
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds per framework (median reported)")
-    parser.add_argument("--models", nargs="+", default=list(SHAPES), choices=list(SHAPES))
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--write", metavar="FILE", help="also write the table to this markdown file")
     args = parser.parse_args()
+    machine = header(("keras", "torch"))
+    print(machine, flush=True)
 
-    header = "| model | params | zoo samples/s | Keras-JAX samples/s | PyTorch samples/s | zoo / Keras-JAX | zoo / PyTorch |"
-    rows = [header, "|---|---:|---:|---:|---:|---:|---:|"]
+    columns = "| model | params | zoo samples/s | Keras-JAX samples/s | PyTorch samples/s | zoo / Keras-JAX | zoo / PyTorch |"
+    rows = [columns, "|---|---:|---:|---:|---:|---:|---:|"]
     for name in args.models:
         res, ratio, params = measure(name, args.steps, args.repeats)
         rows.append(f"| {name} | {params:,} | {res['zoo']:,.0f} | {res['keras-jax']:,.0f} | {res['torch']:,.0f} | "
@@ -202,20 +141,14 @@ def main():
     table = "\n".join(rows)
     print("\n" + table)
     if args.write:
-        cmd = "python benchmarks/seed_models.py " + " ".join(sys.argv[1:])
-        block = (
-            f"{BEGIN}\n"
-            "## Seed models: train-step throughput, batch 128, float32\n\n"
-            f"Measured {datetime.date.today().isoformat()} on {machine()}.\n\n"
-            f"Reproduce: `{cmd}` (or `make bench`). {args.repeats} interleaved rounds of "
-            f"{args.steps} steps each, after a compiling warm-up; samples/s are medians over rounds, ratios the median "
-            "of the per-round ratios (each round runs the three back to back); above 1 means zoo is faster. "
-            "Keras runs the seed's own code on its JAX backend (`model.fit`); PyTorch is eager with the "
-            "same layers and parameter count.\n\n"
-            f"{table}\n{END}"
-        )
-        write_block(args.write, block)
-        print(f"wrote {args.write}")
+        write_section(
+            args.write, "seed_models.py", title="Seed models: train-step throughput, batch 128, float32",
+            measured_on=machine, tables=table,
+            method=f"Reproduce: `{command('seed_models.py', sys.argv[1:])}` (or `make bench`). {args.repeats} "
+                   f"interleaved rounds of {args.steps} steps each, after a compiling warm-up; samples/s are medians "
+                   "over rounds, ratios the median of the per-round ratios (each round runs the three back to back); "
+                   "above 1 means zoo is faster. Keras runs the seed's own code on its JAX backend (`model.fit`); "
+                   "PyTorch is eager with the same layers and parameter count.")
 
 
 if __name__ == "__main__":

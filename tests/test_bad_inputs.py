@@ -170,6 +170,30 @@ def test_wrong_input_rank_shape_or_dtype_names_expected_and_got(name):
             assert expected in message, (case, message)
 
 
+@pytest.mark.parametrize("name", ["bert_nano", "gpt2_tiny"])
+def test_token_ids_outside_the_vocabulary_raise_when_concrete(name):
+    model = zoo.create_model(name)
+    variables = zoo.init_variables(model, jax.random.key(0))
+    vocab = model.config.vocab_size
+    ids = np.zeros((2, 5), np.int32)
+    for bad, low, high in ((vocab, 0, vocab), (-1, -1, 0)):
+        ids_bad = ids.copy()
+        ids_bad[1, 3] = bad
+        for x in (ids_bad, jnp.asarray(ids_bad)):
+            with pytest.raises(ValueError, match=re.escape(f"{name} expects token ids in [0, vocab_size={vocab}), "
+                                                           f"got ids from {low} to {high}")):
+                model.apply(variables, x)
+    assert np.isfinite(model.apply(variables, ids + vocab - 1)).all()  # the last id is fine
+
+
+def test_bert_token_type_ids_outside_type_vocab_size_raise():
+    model = zoo.create_model("bert_nano")
+    variables = zoo.init_variables(model, jax.random.key(0))
+    ids = np.ones((2, 5), np.int32)
+    with pytest.raises(ValueError, match=re.escape("token_type_ids in [0, type_vocab_size=2), got ids from 0 to 2")):
+        model.apply(variables, ids, token_type_ids=np.array([[0, 0, 1, 1, 2]] * 2))
+
+
 # --- Hugging Face checkpoint directories (zoo.convert, here through BERT) ------------------------------
 
 

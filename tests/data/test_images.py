@@ -12,7 +12,7 @@ import zoo
 from zoo.data import load_dataset, resolve_augment
 from zoo.data.images import (color_jitter, make_batch_transform, mixup, normalize, one_hot, parse_augment,
                              random_crop, random_flip, random_resized_crop)
-from zoo.train.steps import cross_entropy_loss, train_step, with_batch_transform
+from zoo.train.steps import cross_entropy_loss, train_step
 from zoo.train.state import create_train_state
 
 X = np.random.default_rng(0).random((16, 6, 5, 2), dtype=np.float32)

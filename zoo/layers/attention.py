@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from zoo.layers import axes
+from zoo.layers.explicit import sharding_spec, with_logical_constraint
 
 ATTENTION_IMPLS = ("explicit", "dot_product")
 
@@ -103,7 +104,7 @@ def dot_product_attention(query, key, value, mask=None, *, causal: bool = False,
     if use_dropout:
         if dropout_rng is None:
             raise ValueError("attention dropout in training needs a dropout_rng")
-        keep = jax.random.bernoulli(dropout_rng, 1.0 - dropout_rate, weights.shape)
+        keep = jax.random.bernoulli(dropout_rng, 1.0 - dropout_rate, weights.shape, out_sharding=sharding_spec(weights))
         weights = jnp.where(keep, weights / jnp.asarray(1.0 - dropout_rate, dtype), jnp.zeros((), dtype))
     return jnp.einsum("bnts,bsnh->btnh", weights, value)  # [B, T, N, H]
 
@@ -169,9 +170,9 @@ class MultiHeadAttention(nn.Module):
         key = project("key", inputs_kv)
         value = project("value", inputs_kv)
         qkv_axes = (axes.BATCH, axes.LENGTH, axes.HEADS, axes.KV)
-        query = nn.with_logical_constraint(query, qkv_axes)
-        key = nn.with_logical_constraint(key, qkv_axes)
-        value = nn.with_logical_constraint(value, qkv_axes)
+        query = with_logical_constraint(query, qkv_axes)
+        key = with_logical_constraint(key, qkv_axes)
+        value = with_logical_constraint(value, qkv_axes)
 
         causal = self.causal
         if decode:
@@ -196,7 +197,7 @@ class MultiHeadAttention(nn.Module):
         out = dot_product_attention(query, key, value, mask, causal=causal, impl=self.impl,
                                     dropout_rate=self.dropout_rate, dropout_rng=dropout_rng,
                                     deterministic=not train, dtype=self.dtype)  # [B, T, N, H]
-        out = nn.with_logical_constraint(out, qkv_axes)
+        out = with_logical_constraint(out, qkv_axes)
         features = self.out_features or d
         return _OutProjection(features, self.use_bias, self.dtype, self.param_dtype, self.kernel_init,
                               self.bias_init, name="out")(out)
@@ -215,11 +216,12 @@ class _HeadsProjection(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        kernel = self.param("kernel", nn.with_logical_partitioning(self.kernel_init, (axes.EMBED, axes.HEADS, axes.KV)),
+        kernel = self.param("kernel", axes.with_logical_partitioning(self.kernel_init,
+                                                                     (axes.EMBED, axes.HEADS, axes.KV)),
                             (x.shape[-1], self.num_heads, self.head_dim), self.param_dtype)
         y = jnp.einsum("bld,dnh->blnh", x.astype(self.dtype), jnp.asarray(kernel, self.dtype))
         if self.use_bias:
-            bias = self.param("bias", nn.with_logical_partitioning(self.bias_init, (axes.HEADS, axes.KV)),
+            bias = self.param("bias", axes.with_logical_partitioning(self.bias_init, (axes.HEADS, axes.KV)),
                               (self.num_heads, self.head_dim), self.param_dtype)
             y = y + jnp.asarray(bias, self.dtype)
         return y
@@ -237,11 +239,12 @@ class _OutProjection(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        kernel = self.param("kernel", nn.with_logical_partitioning(self.kernel_init, (axes.HEADS, axes.KV, axes.EMBED)),
+        kernel = self.param("kernel", axes.with_logical_partitioning(self.kernel_init,
+                                                                     (axes.HEADS, axes.KV, axes.EMBED)),
                             (x.shape[-2], x.shape[-1], self.features), self.param_dtype)
         y = jnp.einsum("btnh,nhf->btf", x.astype(self.dtype), jnp.asarray(kernel, self.dtype))
         if self.use_bias:
-            bias = self.param("bias", nn.with_logical_partitioning(self.bias_init, (axes.EMBED,)),
+            bias = self.param("bias", axes.with_logical_partitioning(self.bias_init, (axes.EMBED,)),
                               (self.features,), self.param_dtype)
             y = y + jnp.asarray(bias, self.dtype)
         return y

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -76,8 +77,28 @@ def normalize_config(config, *, tuple_fields: Sequence[str] = ()) -> None:
     check_positive_ints(config, "input_shape", *(("num_classes",) if hasattr(config, "num_classes") else ()))
 
 
-def check_tokens(x, max_length: int, *, model: str) -> None:
-    """Raises ValueError unless ``x`` is integer token ids ``[B, T]`` with ``1 <= T <= max_length``."""
+def check_ids_in_range(ids, size: int, *, model: str, name: str = "token ids", field: str = "vocab_size") -> None:
+    """Raises ValueError if concrete ``ids`` fall outside ``[0, size)``.
+
+    An out-of-range id would gather garbage (NaN logits on CPU) instead of failing.
+    Traced ids (under ``jit``) cannot be read, so they are not checked.
+
+    Args:
+      ids: integer ids, any shape.
+      size: the number of rows of the table they index.
+      model: the model's name; name: what the ids are; field: the config field of ``size``.
+    """
+    if isinstance(ids, jax.core.Tracer) or np.size(ids) == 0:
+        return
+    values = np.asarray(ids)
+    low, high = int(values.min()), int(values.max())
+    if low < 0 or high >= size:
+        raise ValueError(f"{model} expects {name} in [0, {field}={size}), got ids from {low} to {high}")
+
+
+def check_tokens(x, max_length: int, *, model: str, vocab_size: int | None = None) -> None:
+    """Raises ValueError unless ``x`` is integer token ids ``[B, T]`` with ``1 <= T <= max_length``
+    (and, when ``vocab_size`` is given and ``x`` is concrete, ids in ``[0, vocab_size)``)."""
     shape = tuple(np.shape(x))
     if len(shape) != 2:
         raise ValueError(f"{model} expects input of rank 2 [B, T] (int token ids, T <= {max_length}), "
@@ -87,6 +108,8 @@ def check_tokens(x, max_length: int, *, model: str) -> None:
                          f"got shape {shape}")
     if not jnp.issubdtype(jnp.result_type(x), jnp.integer):
         raise ValueError(f"{model} expects integer token ids, got dtype {jnp.result_type(x)}")
+    if vocab_size is not None:
+        check_ids_in_range(x, vocab_size, model=model)
 
 
 # The fields every family spells the same way (see CONTRIBUTING.md, "One vocabulary").

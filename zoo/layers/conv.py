@@ -52,6 +52,7 @@ import numpy as np
 from jax import lax
 
 from zoo.layers import axes
+from zoo.layers.explicit import keep_batch_sharding
 
 CONV_IMPLS = ("auto", "matmul", "xla")
 _DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
@@ -267,6 +268,15 @@ def conv2d(x, kernel, *, strides=1, padding: Padding = "VALID", impl: str = "aut
 
 
 def _conv2d(x, kernel, bias, *, strides=1, padding: Padding = "VALID", impl: str = "auto"):
+    # the GEMM paths reshape the batch dim together with others and have custom VJPs: under
+    # Explicit mesh axes they run with the axes made Auto, the output sharded on B as x
+    conv = partial(_conv2d_any_mesh, strides=strides, padding=padding, impl=impl)
+    if bias is None:
+        return keep_batch_sharding(lambda x, k: conv(x, k, None), x, kernel, out_ndim=4)
+    return keep_batch_sharding(conv, x, kernel, bias, out_ndim=4)
+
+
+def _conv2d_any_mesh(x, kernel, bias, *, strides=1, padding: Padding = "VALID", impl: str = "auto"):
     """:func:`conv2d` plus an optional ``[F]`` bias (fused into the few-channel path's custom VJP)."""
     if impl not in CONV_IMPLS:
         raise ValueError(f"conv impl must be one of {CONV_IMPLS}, got {impl!r}")
@@ -407,12 +417,18 @@ def max_pool(x, window: int, *, strides: int | None = None, padding: int = 0):
     b, h, w, c = x.shape
     if h + 2 * padding < window or w + 2 * padding < window:
         raise ValueError(f"max_pool window {window} is larger than the input's spatial size {(h, w)}")
+    return keep_batch_sharding(partial(_max_pool_any_mesh, window=int(window), stride=int(stride),
+                                       padding=int(padding)), x, out_ndim=4)
+
+
+def _max_pool_any_mesh(x, *, window: int, stride: int, padding: int):
+    _, h, w, _ = x.shape
     if stride == window and padding == 0:
         ho, wo = h // window, w // window
-        return _max_pool(x[:, :ho * window, :wo * window, :], int(window))
+        return _max_pool(x[:, :ho * window, :wo * window, :], window)
     if padding:
         x = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)), constant_values=-jnp.inf)
-    return _max_pool_taps(x, int(window), int(stride))
+    return _max_pool_taps(x, window, stride)
 
 
 class Conv2D(nn.Module):
@@ -443,7 +459,8 @@ class Conv2D(nn.Module):
         kh, kw = _pairs(self.kernel_size, "kernel_size")
         kernel = self.param(
             "kernel",
-            nn.with_logical_partitioning(self.kernel_init, (axes.CONV_WINDOW, axes.CONV_WINDOW, axes.CONV_IN, axes.CONV_OUT)),
+            axes.with_logical_partitioning(self.kernel_init,
+                                           (axes.CONV_WINDOW, axes.CONV_WINDOW, axes.CONV_IN, axes.CONV_OUT)),
             (kh, kw, x.shape[-1], self.features),
             self.param_dtype,
         )
@@ -451,7 +468,7 @@ class Conv2D(nn.Module):
         bias = None
         if self.use_bias:
             bias = self.param(
-                "bias", nn.with_logical_partitioning(self.bias_init, (axes.CONV_OUT,)), (self.features,), self.param_dtype
-            )
+                "bias", axes.with_logical_partitioning(self.bias_init, (axes.CONV_OUT,)), (self.features,),
+                self.param_dtype)
             bias = jnp.asarray(bias, self.dtype)
         return _conv2d(x, kernel, bias, strides=self.strides, padding=self.padding, impl=self.impl)

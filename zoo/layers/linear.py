@@ -34,7 +34,7 @@ class Dense(nn.Module):
     @nn.compact
     def __call__(self, x):  # [..., D] -> [..., F]
         kernel = self.param(
-            "kernel", nn.with_logical_partitioning(self.kernel_init, tuple(self.logical_axes)),
+            "kernel", axes.with_logical_partitioning(self.kernel_init, tuple(self.logical_axes)),
             (x.shape[-1], self.features), self.param_dtype,
         )
         # lax.dot_general (what `@` lowers to) so op-intercepting libraries (qwix quantization) see it
@@ -42,7 +42,7 @@ class Dense(nn.Module):
                                 (((x.ndim - 1,), (0,)), ((), ())))
         if self.use_bias:
             bias = self.param(
-                "bias", nn.with_logical_partitioning(self.bias_init, (self.logical_axes[-1],)),
+                "bias", axes.with_logical_partitioning(self.bias_init, (self.logical_axes[-1],)),
                 (self.features,), self.param_dtype,
             )
             y = y + jnp.asarray(bias, self.dtype)

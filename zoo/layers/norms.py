@@ -17,8 +17,8 @@ class BatchNorm(nn.Module):
     In training (``train=True``) it normalises with the batch's statistics and
     updates the running ones in the ``batch_stats`` collection (call ``apply``
     with ``mutable=["batch_stats"]``, as ``zoo.train.train_step`` does; without it
-    the batch statistics are used and the running ones left as they are); in
-    evaluation it uses the running statistics.  Statistics are kept and computed
+    the call raises ``flax.errors.ModifyScopeVariableError``, as
+    ``flax.linen.BatchNorm`` does); in evaluation it uses the running statistics.  Statistics are kept and computed
     in float32 whatever the compute dtype.  The running variance is updated with
     the biased batch variance (as ``flax.linen.BatchNorm``; PyTorch uses the
     unbiased one there, which changes nothing in evaluation of loaded weights).
@@ -52,9 +52,9 @@ class BatchNorm(nn.Module):
     def __call__(self, x, *, train: bool):  # [..., F] -> [..., F]
         features = x.shape[-1]
         names = (self.feature_axis,)
-        running_mean = self.variable("batch_stats", "mean", nn.with_logical_partitioning(
+        running_mean = self.variable("batch_stats", "mean", axes.with_logical_partitioning(
             lambda: jnp.zeros((features,), jnp.float32), names))
-        running_var = self.variable("batch_stats", "var", nn.with_logical_partitioning(
+        running_var = self.variable("batch_stats", "var", axes.with_logical_partitioning(
             lambda: jnp.ones((features,), jnp.float32), names))
         x32 = x.astype(jnp.float32)
         if train:
@@ -64,17 +64,17 @@ class BatchNorm(nn.Module):
             if self.axis_name is not None:
                 mean, mean_sq = lax.pmean((mean, mean_sq), self.axis_name)
             var = jnp.maximum(mean_sq - jnp.square(mean), 0.0)
-            if not self.is_initializing() and self.is_mutable_collection("batch_stats"):
+            if not self.is_initializing():
                 running_mean.value = self.momentum * running_mean.value + (1 - self.momentum) * mean
                 running_var.value = self.momentum * running_var.value + (1 - self.momentum) * var
         else:
             mean, var = running_mean.value, running_var.value
         mul = lax.rsqrt(var + self.epsilon)
         if self.use_scale:
-            mul = mul * self.param("scale", nn.with_logical_partitioning(self.scale_init, names), (features,),
+            mul = mul * self.param("scale", axes.with_logical_partitioning(self.scale_init, names), (features,),
                                    self.param_dtype).astype(jnp.float32)
         y = (x32 - mean) * mul
         if self.use_bias:
-            y = y + self.param("bias", nn.with_logical_partitioning(self.bias_init, names), (features,),
+            y = y + self.param("bias", axes.with_logical_partitioning(self.bias_init, names), (features,),
                                self.param_dtype).astype(jnp.float32)
         return y.astype(self.dtype)

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from zoo.layers import axes
+from zoo.layers.explicit import keep_batch_sharding
 
 _barrier = lax.optimization_barrier
 
@@ -255,19 +256,25 @@ class LSTM(nn.Module):
     def __call__(self, x):  # [B, T, D]
         hidden = self.features
         kernel = self.param(
-            "kernel", nn.with_logical_partitioning(self.kernel_init, (axes.EMBED, axes.GATES)),
+            "kernel", axes.with_logical_partitioning(self.kernel_init, (axes.EMBED, axes.GATES)),
             (x.shape[-1], 4 * hidden), self.param_dtype,
         )
         recurrent_kernel = self.param(
-            "recurrent_kernel", nn.with_logical_partitioning(self.recurrent_init, (axes.MLP, axes.GATES)),
+            "recurrent_kernel", axes.with_logical_partitioning(self.recurrent_init, (axes.MLP, axes.GATES)),
             (hidden, 4 * hidden), self.param_dtype,
         )
         bias = self.param(
-            "bias", nn.with_logical_partitioning(_keras_bias_init(hidden, self.param_dtype), (axes.GATES,)),
+            "bias", axes.with_logical_partitioning(_keras_bias_init(hidden, self.param_dtype), (axes.GATES,)),
             (4 * hidden,), self.param_dtype,
         )
-        # Time-major inside: transpose the narrow input / output, not the 4H-wide projections.
-        x = jnp.swapaxes(x.astype(self.dtype), 0, 1)  # [T, B, D]
-        hs = _lstm_layer(x, jnp.asarray(kernel, self.dtype), jnp.asarray(recurrent_kernel, self.dtype),
-                         jnp.asarray(bias, self.dtype), _normalize_unroll(self.unroll, x.shape[0]))  # [T, B, H]
-        return jnp.swapaxes(hs, 0, 1) if self.return_sequences else hs[-1]
+        unroll = _normalize_unroll(self.unroll, x.shape[1])
+
+        def layer(x, kernel, recurrent_kernel, bias):
+            # Time-major inside: transpose the narrow input / output, not the 4H-wide projections.
+            hs = _lstm_layer(jnp.swapaxes(x, 0, 1), kernel, recurrent_kernel, bias, unroll)  # [T, B, H]
+            return jnp.swapaxes(hs, 0, 1) if self.return_sequences else hs[-1]
+
+        # its custom VJP merges T and B in reshapes: under Explicit mesh axes it runs with them Auto
+        return keep_batch_sharding(layer, x.astype(self.dtype), jnp.asarray(kernel, self.dtype),
+                                   jnp.asarray(recurrent_kernel, self.dtype), jnp.asarray(bias, self.dtype),
+                                   out_ndim=3 if self.return_sequences else 2)

@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 
 from zoo.layers import axes
+from zoo.layers.explicit import keep_batch_sharding, with_logical_constraint
+from zoo.layers.dropout import Dropout
 from zoo.layers.attention import ATTENTION_IMPLS, MultiHeadAttention
 from zoo.layers.linear import Dense
 
@@ -51,9 +53,9 @@ class LayerNorm(nn.Module):
     @nn.compact
     def __call__(self, x):
         d = x.shape[-1]
-        scale = self.param("scale", nn.with_logical_partitioning(nn.initializers.ones, (axes.EMBED,)), (d,),
+        scale = self.param("scale", axes.with_logical_partitioning(nn.initializers.ones, (axes.EMBED,)), (d,),
                            self.param_dtype)
-        bias = self.param("bias", nn.with_logical_partitioning(nn.initializers.zeros, (axes.EMBED,)), (d,),
+        bias = self.param("bias", axes.with_logical_partitioning(nn.initializers.zeros, (axes.EMBED,)), (d,),
                           self.param_dtype)
         x32 = x.astype(jnp.float32)
         mean = x32.mean(-1, keepdims=True)
@@ -81,7 +83,7 @@ class FeedForward(nn.Module):
         d = x.shape[-1]
         h = Dense(self.hidden_dim, logical_axes=(axes.EMBED, axes.MLP), dtype=self.dtype,
                   param_dtype=self.param_dtype, kernel_init=self.kernel_init, name="in")(x)
-        h = nn.with_logical_constraint(activation_fn(self.activation)(h), (axes.BATCH, axes.LENGTH, axes.MLP))
+        h = with_logical_constraint(activation_fn(self.activation)(h), (axes.BATCH, axes.LENGTH, axes.MLP))
         return Dense(d, logical_axes=(axes.MLP, axes.EMBED), dtype=self.dtype, param_dtype=self.param_dtype,
                      kernel_init=self.kernel_init, name="out")(h)
 
@@ -102,14 +104,16 @@ class Embed(nn.Module):
     embedding_init: Callable = nn.initializers.normal(0.02)
 
     def setup(self):
-        self.embedding = self.param("embedding", nn.with_logical_partitioning(self.embedding_init,
+        self.embedding = self.param("embedding", axes.with_logical_partitioning(self.embedding_init,
                                                                               tuple(self.logical_axes)),
                                     (self.num_embeddings, self.features), self.param_dtype)
 
     def __call__(self, ids):
         if not jnp.issubdtype(jnp.result_type(ids), jnp.integer):
             raise ValueError(f"Embed expects integer ids, got dtype {jnp.result_type(ids)}")
-        return jnp.take(jnp.asarray(self.embedding, self.dtype), ids, axis=0)
+        table = jnp.asarray(self.embedding, self.dtype)
+        return keep_batch_sharding(lambda t, i: jnp.take(t, i, axis=0), table, ids, out_ndim=jnp.ndim(ids) + 1,
+                                   like=ids)
 
     def attend(self, x):
         """``[..., D] -> [..., num_embeddings]``: ``x @ embeddingᵀ``."""
@@ -166,18 +170,18 @@ class TransformerBlock(nn.Module):
         mlp = FeedForward(self.mlp_dim, self.activation, kernel_init=self.kernel_init, name="mlp", **kw)
         attention_norm = LayerNorm(self.layer_norm_eps, name="attention_norm", **kw)
         mlp_norm = LayerNorm(self.layer_norm_eps, name="mlp_norm", **kw)
-        drop = nn.Dropout(self.dropout_rate, deterministic=not train)
+        drop = Dropout(self.dropout_rate, deterministic=not train)
         residual_axes = (axes.BATCH, axes.LENGTH, axes.EMBED)
 
         if self.norm == "pre":
             x = x + drop(attention(attention_norm(x), mask, train=train, decode=decode))
-            x = nn.with_logical_constraint(x, residual_axes)
+            x = with_logical_constraint(x, residual_axes)
             x = x + drop(mlp(mlp_norm(x)))
         else:
             x = attention_norm(x + drop(attention(x, mask, train=train, decode=decode)))
-            x = nn.with_logical_constraint(x, residual_axes)
+            x = with_logical_constraint(x, residual_axes)
             x = mlp_norm(x + drop(mlp(x)))
-        return nn.with_logical_constraint(x, residual_axes)
+        return with_logical_constraint(x, residual_axes)
 
 
 __all__ = ["ACTIVATIONS", "NORM_PLACEMENTS", "Embed", "FeedForward", "LayerNorm", "TransformerBlock",

@@ -37,8 +37,9 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from zoo import registry
-from zoo.layers import (ATTENTION_IMPLS, ACTIVATIONS, Dense, Embed, LayerNorm, TransformerBlock, axes,
-                        check_positive_ints, check_tokens, normalize_config, padding_mask)
+from zoo.layers import (ATTENTION_IMPLS, ACTIVATIONS, Dense, Dropout, Embed, LayerNorm, TransformerBlock, axes,
+                        check_ids_in_range, check_positive_ints, check_tokens, normalize_config,
+                        padding_mask, with_logical_constraint)
 from zoo.layers.checks import check_common_fields
 
 _INIT = nn.initializers.normal(0.02)  # BERT's initializer_range
@@ -127,8 +128,8 @@ class BertEmbeddings(nn.Module):
         segments = Embed(cfg.type_vocab_size, cfg.hidden_size, (axes.POSITIONS, axes.EMBED), name="token_type",
                          **kw)(token_type_ids)
         x = LayerNorm(cfg.layer_norm_eps, name="norm", **kw)(word + positions + segments)
-        x = nn.Dropout(cfg.dropout_rate, deterministic=not train)(x)
-        return nn.with_logical_constraint(x, (axes.BATCH, axes.LENGTH, axes.EMBED))
+        x = Dropout(cfg.dropout_rate, deterministic=not train)(x)
+        return with_logical_constraint(x, (axes.BATCH, axes.LENGTH, axes.EMBED))
 
 
 class Bert(nn.Module):
@@ -148,11 +149,14 @@ class Bert(nn.Module):
           ``[B, K]``, ``[B, T, K]`` or ``[B, T, 2]`` logits by ``config.task``.
         """
         cfg = self.config
-        check_tokens(x, cfg.input_shape[0], model=cfg.variant)
+        check_tokens(x, cfg.input_shape[0], model=cfg.variant, vocab_size=cfg.vocab_size)
         for name, extra in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids)):
             if extra is not None and tuple(extra.shape) != tuple(x.shape):
                 raise ValueError(f"{cfg.variant}: {name} must have the ids' shape {tuple(x.shape)}, "
                                  f"got {tuple(extra.shape)}")
+        if token_type_ids is not None:
+            check_ids_in_range(token_type_ids, cfg.type_vocab_size, model=cfg.variant, name="token_type_ids",
+                               field="type_vocab_size")
         if attention_mask is None and cfg.pad_token_id is not None:
             attention_mask = x != cfg.pad_token_id
         mask = None if attention_mask is None else padding_mask(attention_mask)  # [B, 1, 1, T]
@@ -170,10 +174,10 @@ class Bert(nn.Module):
         if cfg.task == "classification":
             pooled = Dense(cfg.hidden_size, logical_axes=(axes.EMBED, axes.MLP), kernel_init=_INIT, name="pooler",
                            **kw)(h[:, 0])
-            features = nn.Dropout(rate, deterministic=not train)(jnp.tanh(pooled))  # [B, D]
+            features = Dropout(rate, deterministic=not train)(jnp.tanh(pooled))  # [B, D]
             logical = (axes.MLP, axes.CLASSES)
         else:
-            features = nn.Dropout(rate, deterministic=not train)(h) if cfg.task == "token_classification" else h
+            features = Dropout(rate, deterministic=not train)(h) if cfg.task == "token_classification" else h
             logical = (axes.EMBED, axes.CLASSES)
         self.sow("intermediates", "pre_logits", features)
         return Dense(cfg.num_classes, logical_axes=logical, kernel_init=_INIT, name="head", **kw)(features)

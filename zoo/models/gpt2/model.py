@@ -30,8 +30,9 @@ import jax
 import jax.numpy as jnp
 
 from zoo import registry
-from zoo.layers import (ACTIVATIONS, ATTENTION_IMPLS, Embed, LayerNorm, TransformerBlock, axes, check_positive_ints,
-                        check_tokens, normalize_config, padding_mask)
+from zoo.layers import (ACTIVATIONS, ATTENTION_IMPLS, Dropout, Embed, LayerNorm, TransformerBlock, axes,
+                        check_positive_ints, check_tokens, explicit, normalize_config, padding_mask,
+                        with_logical_constraint)
 from zoo.layers.checks import check_common_fields
 
 
@@ -107,7 +108,7 @@ class GPT2(nn.Module):
           ``[B, T, V]`` logits in ``config.dtype``.
         """
         cfg = self.config
-        check_tokens(x, cfg.input_shape[0], model=cfg.variant)
+        check_tokens(x, cfg.input_shape[0], model=cfg.variant, vocab_size=cfg.vocab_size)
         if attention_mask is not None and decode:
             raise ValueError(f"{cfg.variant}: attention_mask is not supported with decode=True "
                              "(generate takes equal-length prompts)")
@@ -125,8 +126,8 @@ class GPT2(nn.Module):
         wte = Embed(cfg.vocab_size, cfg.hidden_size, (axes.VOCAB, axes.EMBED), name="wte", **kw)
         h = wte(x) + Embed(cfg.max_position_embeddings, cfg.hidden_size, (axes.POSITIONS, axes.EMBED), name="wpe",
                            **kw)(positions)
-        h = nn.Dropout(cfg.dropout_rate, deterministic=not train)(h)
-        h = nn.with_logical_constraint(h, (axes.BATCH, axes.LENGTH, axes.EMBED))  # [B, T, D]
+        h = Dropout(cfg.dropout_rate, deterministic=not train)(h)
+        h = with_logical_constraint(h, (axes.BATCH, axes.LENGTH, axes.EMBED))  # [B, T, D]
         mask = None if attention_mask is None else padding_mask(attention_mask)
         for i in range(cfg.num_layers):
             h = TransformerBlock(num_heads=cfg.num_heads, mlp_dim=cfg.mlp_dim or 4 * cfg.hidden_size,
@@ -138,7 +139,7 @@ class GPT2(nn.Module):
         h = LayerNorm(cfg.layer_norm_eps, name="final_norm", **kw)(h)
         self.sow("intermediates", "pre_logits", h)
         logits = wte.attend(h)  # [B, T, V], tied embeddings
-        return nn.with_logical_constraint(logits, (axes.BATCH, axes.LENGTH, axes.VOCAB))
+        return with_logical_constraint(logits, (axes.BATCH, axes.LENGTH, axes.VOCAB))
 
     @staticmethod
     def head_linear(params) -> tuple[jax.Array, jax.Array]:
@@ -178,6 +179,8 @@ def _filter_logits(logits, temperature, top_k: int | None, top_p):
 def _generate(model, params, prompt, rng, temperature, top_p, *, max_new_tokens, top_k, use_top_p):
     batch, prompt_len = prompt.shape
     cache = init_cache(model, batch, prompt_len + max_new_tokens)
+    # sharded like the prompt under Explicit mesh axes, so the scan carries one sharding
+    cache = jax.tree.map(lambda c: explicit.shard_batch_like(c, prompt) if c.ndim else c, cache)
     greedy = temperature == 0.0
 
     def pick(logits, key):  # temperature and top_p are traced: changing them does not recompile

@@ -36,7 +36,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from zoo import registry
-from zoo.layers import CONV_IMPLS, Conv2D, Dense, axes, check_positive_ints, max_pool, normalize_config
+from zoo.layers import (CONV_IMPLS, Conv2D, Dense, axes, check_positive_ints, max_pool, normalize_config,
+                        with_logical_constraint)
 from zoo.layers.checks import check_common_fields, check_image
 from zoo.layers.norms import BatchNorm
 
@@ -175,7 +176,7 @@ class ResNet(nn.Module):
     def __call__(self, x, *, train: bool = False):
         cfg = self.config
         check_image(x, cfg.input_shape[2], cfg.min_image_size, model=cfg.variant)
-        x = nn.with_logical_constraint(x.astype(cfg.dtype), (axes.BATCH, axes.HEIGHT, axes.WIDTH, None))
+        x = with_logical_constraint(x.astype(cfg.dtype), (axes.BATCH, axes.HEIGHT, axes.WIDTH, None))
         if cfg.stem == "imagenet":
             x = ConvBN(cfg, cfg.stem_features, 7, 2, name="stem_conv")(x, train=train)  # [B, H/2, W/2, F0]
             x = max_pool(x, 3, strides=2, padding=1)  # [B, H/4, W/4, F0]
@@ -186,7 +187,7 @@ class ResNet(nn.Module):
             for b in range(size):
                 strides = 2 if b == 0 and (s > 0 or cfg.downsample_in_first_stage) else 1
                 x = ResidualBlock(cfg, width, strides, name=f"stage{s + 1}_block{b}")(x, train=train)
-            x = nn.with_logical_constraint(x, (axes.BATCH, axes.HEIGHT, axes.WIDTH, None))
+            x = with_logical_constraint(x, (axes.BATCH, axes.HEIGHT, axes.WIDTH, None))
             self.sow("intermediates", f"stage{s + 1}", x)  # [B, H / 2^(s+2), W / 2^(s+2), widths[s]]
         x = x.astype(jnp.float32).mean(axis=(1, 2)).astype(cfg.dtype)  # [B, widths[-1]]
         self.sow("intermediates", "pre_logits", x)

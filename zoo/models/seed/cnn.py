@@ -34,7 +34,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from zoo import registry
-from zoo.layers import CONV_IMPLS, Conv2D, Dense, axes, check_input, check_positive_ints, max_pool, normalize_config
+from zoo.layers import (CONV_IMPLS, Conv2D, Dense, Dropout, axes, check_input, check_positive_ints, explicit,
+                        max_pool, normalize_config, with_logical_constraint)
 from zoo.layers.checks import check_common_fields
 
 
@@ -94,15 +95,15 @@ class SeedCNN(nn.Module):
     def __call__(self, x, *, train: bool = False):
         cfg = self.config
         check_input(x, cfg.input_shape, model="seed_cnn", dims="[B, H, W, C]")
-        x = nn.with_logical_constraint(x.astype(cfg.dtype), (axes.BATCH, axes.HEIGHT, axes.WIDTH, None))
+        x = with_logical_constraint(x.astype(cfg.dtype), (axes.BATCH, axes.HEIGHT, axes.WIDTH, None))
         for i, features in enumerate(cfg.features):
             x = Conv2D(features, (cfg.kernel_size, cfg.kernel_size), impl=cfg.conv_impl, dtype=cfg.dtype,
                        param_dtype=cfg.param_dtype, name=f"conv_{i}")(x)  # [B, H', W', F]
             # relu and max commute, so pooling first does the same with 1/4 of the relu work.
             x = nn.relu(max_pool(x, cfg.pool_size))
-        x = x.reshape(x.shape[0], -1)  # [B, H'' * W'' * F], row-major like keras.layers.Flatten
+        x = explicit.batch_reshape(x, (x.shape[0], -1))  # [B, H'' * W'' * F], row-major like keras.layers.Flatten
         x = nn.relu(Dense(cfg.mlp_dim, dtype=cfg.dtype, param_dtype=cfg.param_dtype, name="dense_0")(x))  # [B, 128]
-        x = nn.Dropout(cfg.dropout_rate, deterministic=not train)(x)
+        x = Dropout(cfg.dropout_rate, deterministic=not train)(x)
         self.sow("intermediates", "pre_logits", x)
         return Dense(cfg.num_classes, logical_axes=(axes.MLP, axes.CLASSES), dtype=cfg.dtype,
                      param_dtype=cfg.param_dtype, name="head")(x)  # [B, 10]

@@ -26,7 +26,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from zoo import registry
-from zoo.layers import LSTM, Dense, axes, check_input, normalize_config
+from zoo.layers import LSTM, Dense, Dropout, axes, check_input, normalize_config, with_logical_constraint
 from zoo.layers.checks import check_common_fields
 
 
@@ -71,12 +71,12 @@ class SeedLSTM(nn.Module):
     def __call__(self, x, *, train: bool = False):
         cfg = self.config
         check_input(x, cfg.input_shape, model="seed_lstm", dims="[B, T, D]")
-        x = nn.with_logical_constraint(x.astype(cfg.dtype), (axes.BATCH, axes.LENGTH, axes.EMBED))
+        x = with_logical_constraint(x.astype(cfg.dtype), (axes.BATCH, axes.LENGTH, axes.EMBED))
         for i, hidden in enumerate(cfg.hidden_sizes):
             last = i == len(cfg.hidden_sizes) - 1
             x = LSTM(hidden, return_sequences=not last, unroll=cfg.unroll, dtype=cfg.dtype,
                      param_dtype=cfg.param_dtype, name=f"lstm_{i}")(x)  # [B, T, H] or [B, H]
-        x = nn.Dropout(cfg.dropout_rate, deterministic=not train)(x)
+        x = Dropout(cfg.dropout_rate, deterministic=not train)(x)
         self.sow("intermediates", "pre_logits", x)
         return Dense(cfg.num_classes, logical_axes=(axes.MLP, axes.CLASSES), dtype=cfg.dtype,
                      param_dtype=cfg.param_dtype, name="head")(x)  # [B, 10]

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from zoo import registry
-from zoo.layers import Dense, axes, check_input, normalize_config
+from zoo.layers import Dense, Dropout, axes, check_input, normalize_config, with_logical_constraint
 from zoo.layers.checks import check_common_fields
 
 ACTIVATIONS = {
@@ -66,10 +66,10 @@ class MLP(nn.Module):
         cfg = self.config
         check_input(x, cfg.input_shape, model="mlp", dims="[B, D]")
         act = ACTIVATIONS[cfg.activation]
-        x = nn.with_logical_constraint(x.astype(cfg.dtype), (axes.BATCH, axes.EMBED))
+        x = with_logical_constraint(x.astype(cfg.dtype), (axes.BATCH, axes.EMBED))
         for i, width in enumerate(cfg.hidden_sizes):
             x = act(Dense(width, dtype=cfg.dtype, param_dtype=cfg.param_dtype, name=f"hidden_{i}")(x))  # [B, H_i]
-            x = nn.Dropout(cfg.dropout_rate, deterministic=not train)(x)
+            x = Dropout(cfg.dropout_rate, deterministic=not train)(x)
         self.sow("intermediates", "pre_logits", x)
         return Dense(cfg.num_classes, logical_axes=(axes.MLP, axes.CLASSES), dtype=cfg.dtype,
                      param_dtype=cfg.param_dtype, name="head")(x)  # [B, K]

@@ -30,8 +30,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from zoo import registry
-from zoo.layers import (ATTENTION_IMPLS, CONV_IMPLS, Conv2D, Dense, LayerNorm, TransformerBlock, axes, check_input,
-                        check_positive_ints, normalize_config)
+from zoo.layers import (ATTENTION_IMPLS, CONV_IMPLS, Conv2D, Dense, Dropout, LayerNorm, TransformerBlock, axes,
+                        check_input, check_positive_ints, explicit, normalize_config, with_logical_constraint)
 from zoo.layers.checks import check_common_fields
 
 POOLINGS = ("cls", "mean")
@@ -113,20 +113,22 @@ class ViT(nn.Module):
         check_input(x, cfg.input_shape, model=cfg.variant, dims="[B, H, W, C]")
         kw = dict(dtype=cfg.dtype, param_dtype=cfg.param_dtype)
         init = nn.initializers.truncated_normal(0.02)
-        x = nn.with_logical_constraint(x.astype(cfg.dtype), (axes.BATCH, axes.HEIGHT, axes.WIDTH, None))
+        x = with_logical_constraint(x.astype(cfg.dtype), (axes.BATCH, axes.HEIGHT, axes.WIDTH, None))
         x = Conv2D(cfg.hidden_size, cfg.patch_size, strides=cfg.patch_size, impl=cfg.conv_impl,
                    kernel_init=nn.initializers.lecun_normal(), name="patch_embed", **kw)(x)  # [B, H/P, W/P, D]
         self.sow("intermediates", "patches", x)
-        x = x.reshape(x.shape[0], -1, cfg.hidden_size)  # [B, N, D], patches row-major like torch's flatten(2)
+        # [B, N, D], patches row-major like torch's flatten(2)
+        x = explicit.batch_reshape(x, (x.shape[0], -1, cfg.hidden_size))
         if cfg.pooling == "cls":
-            cls = self.param("cls_token", nn.with_logical_partitioning(init, (None, None, axes.EMBED)),
+            cls = self.param("cls_token", axes.with_logical_partitioning(init, (None, None, axes.EMBED)),
                              (1, 1, cfg.hidden_size), cfg.param_dtype)
-            x = jnp.concatenate([jnp.broadcast_to(cls.astype(cfg.dtype), (x.shape[0], 1, cfg.hidden_size)), x], 1)
-        pos = self.param("pos_embedding", nn.with_logical_partitioning(init, (None, axes.LENGTH, axes.EMBED)),
+            cls = explicit.batch_broadcast_to(cls.astype(cfg.dtype), (x.shape[0], 1, cfg.hidden_size), like=x)
+            x = jnp.concatenate([cls, x], 1)
+        pos = self.param("pos_embedding", axes.with_logical_partitioning(init, (None, axes.LENGTH, axes.EMBED)),
                          (1, x.shape[1], cfg.hidden_size), cfg.param_dtype)
         x = x + pos.astype(cfg.dtype)  # [B, T, D], T = N (+ 1)
-        x = nn.Dropout(cfg.dropout_rate, deterministic=not train)(x)
-        x = nn.with_logical_constraint(x, (axes.BATCH, axes.LENGTH, axes.EMBED))
+        x = Dropout(cfg.dropout_rate, deterministic=not train)(x)
+        x = with_logical_constraint(x, (axes.BATCH, axes.LENGTH, axes.EMBED))
         for i in range(cfg.num_layers):
             x = TransformerBlock(cfg.num_heads, cfg.mlp_dim, dropout_rate=cfg.dropout_rate,
                                  attention_dropout_rate=cfg.attention_dropout_rate, activation="gelu", norm="pre",

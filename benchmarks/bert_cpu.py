@@ -1,6 +1,6 @@
 """BERT-base sequence classification: zoo (JAX) vs Hugging Face transformers (PyTorch eager), same weights.
 
-    python benchmarks/transformers.py [--batch 8] [--length 128] [--steps 3] [--repeats 3] [--write BENCHMARKS.md]
+    python benchmarks/bert_cpu.py [--batch 8] [--length 128] [--steps 3] [--repeats 3] [--write BENCHMARKS.md]
 
 Builds a randomly initialised ``transformers.BertForSequenceClassification``
 (bert-base sizes, 109,483,778 parameters), saves it, and loads the same weights
@@ -20,43 +20,15 @@ ratios (above 1 means zoo is faster).
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
 import statistics
 import sys
 import tempfile
 import time
 
-# This file is named like the `transformers` package: drop its directory from the import path first.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.getcwd()) != _HERE]
+import jax
+import numpy as np
 
-import importlib.util  # noqa: E402
-
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-
-
-def machine() -> str:
-    """The machine line of benchmarks/seed_models.py."""
-    spec = importlib.util.spec_from_file_location("seed_models", os.path.join(_HERE, "seed_models.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.machine()
-
-BEGIN, END = "<!-- transformers.py: begin -->", "<!-- transformers.py: end -->"
-
-
-def write_block(path: str, block: str) -> None:
-    """Replaces this script's block in ``path`` (text around it kept), or appends it."""
-    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n\n"
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    with open(path, "w") as f:
-        f.write(text)
-
+from bench_common import batch_arrays, command, example_batch, header, write_section
 
 def make_models(batch: int, length: int):
     import torch
@@ -72,12 +44,9 @@ def make_models(batch: int, length: int):
         torch_model.save_pretrained(tmp)
         model, variables = zoo.from_pretrained(tmp, input_shape=(length,))
 
-    rng = np.random.default_rng(0)
-    ids = rng.integers(1, hf_config.vocab_size, (batch, length)).astype(np.int32)
-    mask = np.ones((batch, length), np.int32)
-    mask[:, length * 3 // 4:] = 0
-    ids = ids * mask
-    labels = rng.integers(0, 2, batch).astype(np.int32)
+    batch_dict = jax.device_get(example_batch(model, jax.random.key(0), batch, padding=0.25))
+    ids, labels, extras = batch_arrays(batch_dict)
+    mask = extras["attention_mask"]
 
     forward = jax.jit(lambda p, x, m: model.apply({"params": p}, x, attention_mask=m))
     params = jax.device_put(variables["params"])
@@ -101,7 +70,6 @@ def make_models(batch: int, length: int):
     state = {"s": create_train_state(model, tx, seed=0).replace(params=params)}
     state["s"] = state["s"].replace(opt_state=tx.init(params))
     step = jax.jit(train_step)
-    batch_dict = {"x": ids, "y": labels, "attention_mask": mask}
 
     def zoo_train(n):
         s = state["s"]
@@ -149,8 +117,10 @@ def main():
     parser.add_argument("--steps", type=int, default=3, help="train steps per round (forward: 3x as many)")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds (medians reported)")
     parser.add_argument("--write", metavar="FILE", help="also write the table to this markdown file")
-    parser.add_argument("--note", default="", help="a sentence added to the block (e.g. machine load)")
+    parser.add_argument("--note", default="", help="a sentence added to the block (e.g. what else ran)")
     args = parser.parse_args()
+    machine = header(("torch", "transformers"))
+    print(machine, flush=True)
 
     runs, diff = make_models(args.batch, args.length)
     print(f"max |zoo - torch| logits on the same weights: {diff:.2e}")
@@ -164,22 +134,14 @@ def main():
     table = "\n".join(rows)
     print(table)
     if args.write:
-        argv = sys.argv[1:]
-        if "--note" in argv:  # the note is prose, not part of the command
-            i = argv.index("--note")
-            argv = argv[:i] + argv[i + 2:]
-        cmd = " ".join(["python benchmarks/transformers.py", *argv])
-        block = (
-            f"{BEGIN}\n## Transformers: BERT-base sequence classification vs Hugging Face PyTorch (CPU, float32)\n\n"
-            f"Measured {datetime.date.today().isoformat()} on {machine()}; PyTorch uses SDPA attention. "
-            f"{args.note}\n\n"
-            f"Reproduce: `{cmd}`. Same weights in both (max logit difference {diff:.1e}); a quarter of each sequence "
-            f"is padding; {args.repeats} interleaved rounds of {args.steps * 3} forward / {args.steps} train steps "
-            "after a warm-up; seq/s are medians, ratios the median of per-round ratios.\n\n"
-            f"{table}\n{END}"
-        )
-        write_block(args.write, block)
-        print(f"wrote {args.write}")
+        write_section(
+            args.write, "bert_cpu.py",
+            title="Transformers: BERT-base sequence classification vs Hugging Face PyTorch (CPU, float32)",
+            measured_on=f"{machine}; PyTorch uses SDPA attention", note=args.note, tables=table,
+            method=f"Reproduce: `{command('bert_cpu.py', sys.argv[1:])}`. Same weights in both (max logit "
+                   f"difference {diff:.1e}); a quarter of each sequence is padding; {args.repeats} interleaved rounds "
+                   f"of {args.steps * 3} forward / {args.steps} train steps after a warm-up; seq/s are medians, "
+                   "ratios the median of per-round ratios.")
 
 
 if __name__ == "__main__":
