@@ -119,7 +119,6 @@ def example_batch(model, key, batch_size: int, *, padding: float = 0.0) -> dict:
       a batch of the model's task schema (``zoo.tasks``: ``{"inputs", "label"}``, ``{"tokens"}``, ...),
       plus ``"attention_mask"`` ``[B, T]`` for token models that take one.
     """
-    import jax
     import jax.numpy as jnp
 
     from zoo.tasks import task_for
