@@ -1,4 +1,4 @@
-"""Multi-head scaled dot-product attention (seed §3.4): ``softmax(Q Kᵀ / √d_k) V``.
+"""Multi-head scaled dot-product attention: ``softmax(Q Kᵀ / √d_k) V``.
 
 Two implementations give the same numbers (tested on CPU with padding and
 causal masks):
