@@ -2,7 +2,7 @@
 
     python benchmarks/seed_models.py [--steps 30] [--repeats 5] [--write BENCHMARKS.md]
 
-All three train the same architecture (the seed's §4.1 CNN and §4.2 LSTM,
+All three train the same architecture (the seed's Keras CNN and LSTM,
 Adam, cross-entropy) on the same in-memory batches of 128.  The frameworks
 are timed in turn, ``--repeats`` rounds of ``--steps`` steps each, after a
 warm-up that compiles; the table shows the median samples/s and zoo's ratio

@@ -3,6 +3,7 @@
 import dataclasses
 
 import chex
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -56,6 +57,21 @@ def test_unknown_override_names_valid_fields():
 def test_bad_config_values_are_rejected(name, overrides, message):
     with pytest.raises(ValueError, match=message):
         zoo.create_model(name, **overrides)
+
+
+def test_init_and_param_count_say_what_they_take():
+    model = zoo.create_model("mlp")
+    variables = zoo.init_variables(model, jax.random.key(0))
+    with pytest.raises(TypeError, match="init_variables takes a zoo model .* got dict .*pass the model, not its"):
+        zoo.init_variables(variables, jax.random.key(0))
+    with pytest.raises(TypeError, match="init_variables takes a jax.random key as rng .* got int"):
+        zoo.init_variables(model, 0)
+    with pytest.raises(TypeError, match="param_count takes a zoo model .* got dict"):
+        zoo.param_count(variables)
+    # compiled init: the same variables as Flax's own init on the example input
+    eager = model.init({"params": jax.random.key(0), "dropout": jax.random.key(0)},
+                       zoo.example_input(model.config), train=False)
+    chex.assert_trees_all_equal(variables, {"params": nn.meta.unbox(eager)["params"]})
 
 
 def test_config_is_frozen_and_hashable():

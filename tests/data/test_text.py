@@ -9,7 +9,7 @@ import zoo
 from zoo.data import load_dataset
 from zoo.data import text
 from zoo.convert import CheckpointFormatError
-from zoo.train import OptimizerConfig, TrainConfig, load_run, train_and_evaluate
+from zoo.train import Checkpointer, OptimizerConfig, TrainConfig, load_run, train_and_evaluate
 
 
 def test_sentiment_set_is_balanced_with_a_fixed_held_out_split():
@@ -88,4 +88,12 @@ def test_token_models_resume_exactly(tmp_path, model, data, overrides):
     train_and_evaluate(config, str(tmp_path / "b"), progress=False, stop_after=3)
     rest = train_and_evaluate(config, str(tmp_path / "b"), progress=False)
     assert rest["resumed_from"] == 3 and full["test_loss"] == rest["test_loss"]
+    # the causal-LM task reports perplexity and keeps the best checkpoint by it (lower is better)
+    assert full["task"] == "causal_lm" and full["test_perplexity"] == rest["test_perplexity"]
+    np.testing.assert_allclose(full["test_perplexity"], np.exp(full["test_loss"]), rtol=1e-9)
+    meta = Checkpointer(str(tmp_path / "a" / "checkpoints"), async_save=False)
+    try:
+        assert meta.read_meta(6)["best_metric"] == "test_perplexity"
+    finally:
+        meta.close()
     chex.assert_trees_all_equal(load_run(str(tmp_path / "a"))[1].params, load_run(str(tmp_path / "b"))[1].params)
