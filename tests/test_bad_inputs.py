@@ -160,7 +160,9 @@ def test_wrong_input_rank_shape_or_dtype_names_expected_and_got(name):
     variables = jax.eval_shape(lambda: zoo.init_variables(model, jax.random.key(0)))
     shape = model.config.input_shape
     # token models take any length up to input_shape's T
-    expected = f"T <= {shape[-1]}" if model.config.layout == "tokens" else f"[B, {', '.join(map(str, shape))}]"
+    expected = (f"T <= {shape[-1]}" if model.config.layout == "tokens" else
+                f"H, W >= {model.config.min_image_size}" if hasattr(model.config, "min_image_size")  # any size
+                else f"[B, {', '.join(map(str, shape))}]")
     for case, (x, got) in _bad_inputs(model.config).items():
         with pytest.raises(ValueError, match=got) as e:
             jax.eval_shape(lambda v, x: model.apply(v, x, train=False), variables, x)

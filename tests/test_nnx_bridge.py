@@ -7,14 +7,15 @@ import pytest
 from flax import nnx
 
 import zoo
+from zoo.tasks import task_for
 
 
 @pytest.mark.parametrize("name", ["bert_nano", "resnet_tiny"])
 def test_to_nnx_trains_with_nnx_optimizer(name):
     assert nnx.using_eager_sharding()  # NNX's default: zoo must not need it switched off
     linen_model = zoo.create_model(name)
-    x = zoo.random_input(linen_model.config, jax.random.key(1), 8)
-    y = zoo.registry.random_target(linen_model.config, jax.random.key(2), 8)
+    batch = task_for(linen_model).example_batch(linen_model.config, jax.random.key(1), 8)
+    x, y = batch["inputs"], batch["label"]
 
     model = nnx.bridge.ToNNX(linen_model, rngs=nnx.Rngs(params=0, dropout=1)).lazy_init(x, train=False)
     mutable = ["batch_stats"] if nnx.state(model, nnx.BatchStat) else False  # BatchNorm models
@@ -37,4 +38,4 @@ def test_to_nnx_trains_with_nnx_optimizer(name):
         moved = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), nnx.state(model, nnx.BatchStat), stats_before)
         assert min(jax.tree.leaves(moved)) > 0
     logits = model(x, train=False)
-    assert logits.shape == zoo.registry.output_shape(linen_model.config, 8) and bool(jnp.isfinite(logits).all())
+    assert logits.shape == task_for(linen_model).output_shape(linen_model.config, 8) and bool(jnp.isfinite(logits).all())

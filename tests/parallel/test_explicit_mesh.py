@@ -14,6 +14,7 @@ from jax.sharding import AxisType, PartitionSpec as P
 
 from zoo import registry
 from zoo.models import gpt2
+from zoo.tasks import task_for
 
 BATCH = 8
 
@@ -31,8 +32,10 @@ def _forward_and_grad(name, mesh):
     model = registry.create_model(name)
     variables = registry.init_variables(model, jax.random.key(0))
     params, rest = variables["params"], {k: v for k, v in variables.items() if k != "params"}
-    x = registry.random_input(model.config, jax.random.key(1), BATCH)
-    y = registry.random_target(model.config, jax.random.key(2), BATCH)
+    task = task_for(model)
+    batch = task.example_batch(model.config, jax.random.key(1), BATCH)
+    x, _ = task.model_inputs(batch)
+    y = batch["label"] if "label" in batch else batch["tokens"][:, 1:]  # causal LM: the next tokens
     step = _loss_fn(model)
     evaluate = jax.jit(lambda v, x: model.apply(v, x, train=False))
     if mesh is None:

@@ -152,7 +152,10 @@ def check_image(x, channels: int, min_size: int, *, model: str) -> None:
     For fully convolutional models (global pooling before the head), which accept any image size.
     """
     shape = tuple(np.shape(x))
-    if len(shape) != 4 or shape[3] != channels or min(shape[1:3]) < min_size:
+    if len(shape) != 4:
+        raise ValueError(f"{model} expects images of rank 4 [B, H, W, C] with C = {channels} and H, W >= {min_size}, "
+                         f"got rank {len(shape)} with shape {shape}")
+    if shape[3] != channels or min(shape[1:3]) < min_size:
         raise ValueError(f"{model} expects images [B, H, W, C] with C = {channels} and H, W >= {min_size}, "
                          f"got shape {shape}")
     dtype = jnp.result_type(x)
