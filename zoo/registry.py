@@ -203,9 +203,16 @@ def init_variables(model: nn.Module, rng: jax.Array, batch_size: int = 1) -> dic
     return fn(rng)
 
 
+@functools.lru_cache(maxsize=None)
+def _default_param_count(name: str) -> int:
+    return param_count(create_model(name))
+
+
 def param_count(model_or_name: nn.Module | str, **overrides) -> int:
     """Number of parameters of a model or registered name (computed abstractly, no memory is allocated)."""
     if isinstance(model_or_name, str):
+        if not overrides:  # a registered default: its count never changes
+            return _default_param_count(model_or_name)
         model = create_model(model_or_name, **overrides)
     else:
         _check_model(model_or_name, "param_count")
