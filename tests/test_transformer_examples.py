@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+from zoo.cli import main
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
@@ -37,16 +39,17 @@ def test_train_gpt_example_loss_falls_and_samples(tmp_path):
     assert sample.startswith("The import statement ") and len(sample.encode()) >= 40
 
 
-def test_cli_trains_bert_on_sentiment_and_resumes(tmp_path):
-    args = ["-m", "zoo.cli", "train", "bert_nano", "--data", "sentiment", "--steps", "6", "--batch-size", "16",
-            "--checkpoint-every", "3", "--workdir", str(tmp_path), "--no-progress"]
+def test_cli_trains_bert_on_sentiment_and_resumes(tmp_path, capsys):
+    args = ["-m", "zoo.cli", "train", "bert_nano", "--data", "sentiment", "--steps", "4", "--batch-size", "16",
+            "--checkpoint-every", "2", "--workdir", str(tmp_path), "--no-progress"]
     first = run(*args)
     assert first.returncode == 0, first.stderr[-3000:]
     summary = json.loads(first.stdout.strip().splitlines()[-1])
-    assert summary["steps"] == 6 and summary["model"] == "bert_nano" and 0 <= summary["test_accuracy"] <= 1
-    again = run(*args[:7], "9", *args[8:])
+    assert summary["steps"] == 4 and summary["model"] == "bert_nano" and 0 <= summary["test_accuracy"] <= 1
+    assert summary["task"] == "classification" and summary["test_loss"] > 0
+    again = run(*args[:7], "6", *args[8:])
     assert again.returncode == 0, again.stderr[-3000:]
-    assert json.loads(again.stdout.strip().splitlines()[-1])["resumed_from"] == 6
-    bad = run("-m", "zoo.cli", "train", "seed_cnn", "--data", "sentiment", "--steps", "1", "--workdir",
-              str(tmp_path / "x"))
-    assert bad.returncode == 2 and "dataset 'sentiment' serves token ids" in bad.stderr
+    assert json.loads(again.stdout.strip().splitlines()[-1])["resumed_from"] == 4
+    # (the refusal needs no fresh process: the CLI's main in this one)
+    assert main(["train", "seed_cnn", "--data", "sentiment", "--steps", "1", "--workdir", str(tmp_path / "x")]) == 2
+    assert "dataset 'sentiment' serves token ids" in capsys.readouterr().err
