@@ -64,6 +64,7 @@ class MetricsLogger:
         if not os.path.isfile(self.path):  # a directory, a dangling link, ...: keep it, start a new file
             aside = self._aside("corrupt")
             os.rename(self.path, aside)
+            open(self.path, "x").close()
             warnings.warn(f"{self.path} is not a readable file; moved it to {aside} and started a new one",
                           MetricsWarning, stacklevel=3)
             return
@@ -83,6 +84,7 @@ class MetricsLogger:
             good = [row["step"] for _, row in rows if row is not None]
             aside = self._aside("no-checkpoint")
             os.rename(self.path, aside)
+            open(self.path, "x").close()
             warnings.warn(
                 f"{self.path} holds metrics"
                 + (f" up to step {max(good)}" if good else "")
@@ -251,7 +253,8 @@ def plot_metrics(metrics_path: str, out_path: str, *, title: str = "") -> str:
         ax.set_xlabel("step")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-        ax.legend()
+        if ax.get_lines():  # no rows yet (e.g. the history was moved aside): no legend to draw
+            ax.legend()
     if title:
         fig.suptitle(title)
     fig.tight_layout()
