@@ -397,7 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--workdir", required=True, help="a run written by zoo train")
     p.add_argument("--step", type=_non_negative_int, default=None, help="checkpoint step (default: newest)")
-    p.add_argument("--qat-steps", type=_non_negative_int, default=0, help="also fine-tune this many steps with qwix QAT")
+    p.add_argument("--qat-steps", type=_non_negative_int, default=0,
+                   help="also fine-tune this many steps with qwix QAT")
     p.set_defaults(func=_quantize)
 
     p = sub.add_parser("federated", help="FedAvg over simulated non-IID clients vs centralised training",

@@ -229,7 +229,9 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
     created or changed. Only one run at a time may use ``workdir``
     (``WorkdirBusyError`` otherwise). Called from the main thread, the first
     SIGTERM/SIGINT ends the run after the current step with a checkpoint and
-    raises :class:`Preempted`; a second one kills the process.
+    raises :class:`Preempted`; one that comes before the first step (during the
+    compiles or the restore) raises it at the next check, with nothing written.
+    A second one kills the process.
 
     Args:
       config: the run's settings.

@@ -72,8 +72,8 @@ class PreemptionGuard:
             return
         self.signal_name = name
         # os.write, not print: the handler may interrupt a print to stderr (the progress bar)
-        os.write(2, f"\nzoo: received {name}: finishing the current step, saving a checkpoint, then exiting "
-                    f"(send it again to abort at once)\n".encode())
+        os.write(2, f"\nzoo: received {name}: finishing the current step, saving a checkpoint (none before the "
+                    f"first step), then exiting (send it again to abort at once)\n".encode())
 
     def __enter__(self) -> "PreemptionGuard":
         if threading.current_thread() is threading.main_thread():
