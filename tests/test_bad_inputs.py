@@ -360,6 +360,8 @@ REFUSED = {
     "federated: NaN lr": ["federated", "mlp", "--lr", "nan"],
     "explain: unknown method": ["explain", "mlp", "--workdir", W, "--methods", "saliency,bogus"],
     "explain: another model": ["explain", "seed_cnn", "--workdir", W],
+    "explain: no such test example": ["explain", "mlp", "--workdir", W, "--input", "test:99999"],
+    "explain: no such input file": ["explain", "mlp", "--workdir", W, "--input", "missing.npy"],
 }
 # refused because there is no run to work on
 NO_RUN = {
