@@ -73,7 +73,8 @@ def test_outputs_written_by_a_run(capsys, tmp_path):
                            "--log-every", "10", "--workdir", str(tmp_path), "--no-progress")
     assert code == 0
     summary = last_json(out)
-    rows = [json.loads(line) for line in open(summary["metrics"])]
+    with open(summary["metrics"]) as f:
+        rows = [json.loads(line) for line in f]
     assert [r["step"] for r in rows] == [10, 20, 30]
     assert {"train_loss", "test_accuracy", "learning_rate", "train_samples_per_s"} <= set(rows[-1])
     with open(summary["plot"], "rb") as f:
@@ -90,7 +91,8 @@ def test_outputs_written_by_a_run(capsys, tmp_path):
         crc = crc32c(data)
         return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
-    data, records = open(os.path.join(summary["tensorboard"], events), "rb").read(), []
+    with open(os.path.join(summary["tensorboard"], events), "rb") as f:
+        data, records = f.read(), []
     while data:
         (length,), (header_crc,) = struct.unpack("<Q", data[:8]), struct.unpack("<I", data[8:12])
         body, (body_crc,) = data[12:12 + length], struct.unpack("<I", data[12 + length:16 + length])
