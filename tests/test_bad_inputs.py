@@ -2,6 +2,7 @@
 and leaves every file of the work directory as it was (names, sizes, mtimes, bytes).
 """
 
+import glob
 import json
 import os
 import pathlib
@@ -16,7 +17,7 @@ import pytest
 
 import zoo
 from zoo.cli import main
-from zoo.train import OptimizerConfig, TrainConfig, train_and_evaluate
+from zoo.train import OptimizerConfig, TrainConfig, read_metrics, train_and_evaluate
 
 BASE = ["mlp", "--steps", "5", "--batch-size", "32", "--checkpoint-every", "5", "--no-progress"]
 
@@ -244,6 +245,11 @@ def _reshape(tensors):
     tensors[key] = np.zeros((tensors[key].shape[0], tensors[key].shape[1] + 1), np.float32)
 
 
+def _as_int32(tensors):
+    key = _first_key(tensors)
+    tensors[key] = tensors[key].astype(np.int32)
+
+
 def _config_text(text):
     def edit(path):
         pathlib.Path(path, "config.json").write_text(text)
@@ -280,6 +286,9 @@ HF_CASES = {
     "config.json not an object": (_config_text("[1, 2]"), r"config\.json must hold a JSON object, got list"),
     "config.json lacks a field": (_drop_config_field("hidden_size"),
                                   re.escape("lacks the required field(s) ['hidden_size']")),
+    "int32 tensor": (lambda p: _edit_tensors(p, _as_int32),
+                     re.escape("non-float tensors for float parameters [bert.encoder.layer.0.attention.self.query."
+                               "weight has dtype int32, zoo layer_0/attention/query/kernel is float32]")),
     "pickle-only weights": (_pickle_only, r"holds only pytorch_model\.bin, a pickle-based format.*allow_pickle=True"),
 }
 
@@ -316,3 +325,170 @@ def test_pickle_weights_load_only_with_opt_in_and_never_run_code(hf_dir, tmp_pat
         zoo.from_pretrained(path, allow_pickle=True)
     assert not marker.exists()
     assert snapshot(path) == before
+
+
+# --- every subcommand: a refused invocation changes no file (missing, empty or finished work directory) ----
+
+
+def tree(root) -> dict:
+    """Every file (size, mtime_ns, bytes) and directory (its mtime_ns: an entry added or removed shows) under
+    ``root``."""
+    out = {".": os.stat(root).st_mtime_ns}
+    for dirpath, dirs, files in os.walk(root):
+        for name in dirs:
+            path = os.path.join(dirpath, name)
+            out[os.path.relpath(path, root) + "/"] = os.lstat(path).st_mtime_ns
+        for name in files:
+            path = pathlib.Path(dirpath, name)
+            st = path.lstat()
+            out[os.path.relpath(path, root)] = (st.st_size, st.st_mtime_ns,
+                                                os.readlink(path) if path.is_symlink() else path.read_bytes())
+    return out
+
+
+W = "{workdir}"
+# refused whatever the work directory holds (flags of every subcommand checked before any file is touched)
+REFUSED = {
+    "list: unknown flag": ["list", "--bogus"],
+    "train: negative seed": ["train", *BASE, "--seed", "-1", "--workdir", W],
+    "train: infinite lr": ["train", *BASE, "--lr", "inf", "--workdir", W],
+    "train: unknown model": ["train", "resnet9000", "--workdir", W],
+    "train --dry-run: zero batch": ["train", *BASE, "--batch-size", "0", "--dry-run", "--workdir", W],
+    "plan: zero batch": ["plan", "mlp", "--batch-size", "0"],
+    "prune: sparsity 1.5": ["prune", "--workdir", W, "--sparsity", "1.5"],
+    "prune: negative step": ["prune", "--workdir", W, "--sparsity", "0.5", "--step", "-1"],
+    "quantize: negative QAT steps": ["quantize", "--workdir", W, "--qat-steps", "-5"],
+    "federated: fraction 2": ["federated", "mlp", "--fraction", "2"],
+    "federated: NaN lr": ["federated", "mlp", "--lr", "nan"],
+    "explain: unknown method": ["explain", "mlp", "--workdir", W, "--methods", "saliency,bogus"],
+    "explain: another model": ["explain", "seed_cnn", "--workdir", W],
+    "explain: no such test example": ["explain", "mlp", "--workdir", W, "--input", "test:99999"],
+    "explain: no such input file": ["explain", "mlp", "--workdir", W, "--input", "missing.npy"],
+}
+# refused because there is no run to work on
+NO_RUN = {
+    "prune": ["prune", "--workdir", W, "--sparsity", "0.5"],
+    "quantize": ["quantize", "--workdir", W],
+    "explain": ["explain", "mlp", "--workdir", W],
+}
+STATES = ("missing", "empty", "finished run")
+
+
+def _refused(argv, capsys) -> tuple[int, str]:
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's refusals
+        code = e.code
+    out, err = capsys.readouterr()
+    assert out == "", out
+    return code, err
+
+
+@pytest.mark.parametrize("case, state", [*((c, s) for c in REFUSED for s in STATES),
+                                         *((f"{c}: no run", s) for c in NO_RUN for s in STATES[:2])])
+def test_a_refused_invocation_of_any_subcommand_changes_no_file(workdir, tmp_path, monkeypatch, capsys, case, state):
+    argv = NO_RUN[case[:-len(": no run")]] if case.endswith(": no run") else REFUSED[case]
+    if state == "finished run":
+        root = path = workdir
+    else:
+        root, path = str(tmp_path), str(tmp_path / "run")
+        if state == "empty":
+            os.mkdir(path)
+    monkeypatch.chdir(root)  # subcommands without a --workdir must not write where they run either
+    before = tree(root)
+    code, err = _refused([a.replace(W, path) for a in argv], capsys)
+    assert code in (2, 3), (code, err)
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("zoo") and "error: " in last and "Traceback" not in err, err
+    assert tree(root) == before
+
+
+def _float_options():
+    import argparse
+
+    from zoo.cli import _finite_float, build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return [(name, flag) for name, p in sub.choices.items() for a in p._actions if a.type is _finite_float
+            for flag in a.option_strings[:1]]
+
+
+@pytest.mark.parametrize("command, flag", _float_options())
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan"])
+def test_every_float_option_refuses_non_finite_values(command, flag, value, capsys):
+    positional = {"train": ["mlp"], "plan": ["mlp"], "federated": ["mlp"], "explain": ["mlp"]}.get(command, [])
+    required = {"prune": ["--workdir", "w", "--sparsity", "0.5"], "quantize": ["--workdir", "w"],
+                "explain": ["--workdir", "w"]}.get(command, [])
+    code, err = _refused([command, *positional, *required, f"{flag}={value}"], capsys)
+    assert code == 2 and f"argument {flag}: expected a finite number, got '{value}'" in err
+
+
+def test_a_symlink_loop_or_a_file_as_workdir_is_named(tmp_path, capsys):
+    loop = tmp_path / "loop"
+    loop.symlink_to("loop")
+    file = tmp_path / "file"
+    file.write_text("mine")
+    before = tree(tmp_path)
+    code, err = _refused(["train", *BASE, "--workdir", str(loop)], capsys)
+    assert code == 2 and f"work directory {loop} is a symbolic link loop ({loop} -> loop)" in err
+    code, err = _refused(["train", *BASE, "--workdir", str(file)], capsys)
+    assert code == 2 and f"work directory {file} exists but is not a directory" in err
+    code, err = _refused(["prune", "--workdir", str(loop), "--sparsity", "0.5"], capsys)
+    assert code == 3 and "is a symbolic link loop" in err
+    assert tree(tmp_path) == before
+
+
+# --- a damaged metrics.jsonl, history without checkpoints: kept aside with a warning, never dropped silently --
+
+
+def _resume(workdir, capsys):
+    """Reruns the 5-step command; returns its summary and the MetricsWarning it gave (pytest captures it)."""
+    from zoo.train.metrics import MetricsWarning
+
+    with pytest.warns(MetricsWarning) as caught:
+        code = main(["train", *BASE, "--workdir", workdir])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    (warning,) = [w for w in caught if w.category is MetricsWarning]
+    return json.loads(out.strip().splitlines()[-1]), str(warning.message)
+
+
+@pytest.mark.parametrize("damage", ["list", "no step", "bytes", "torn", "directory"])
+def test_a_damaged_metrics_file_is_kept_aside_with_a_warning_and_the_run_resumes(workdir, tmp_path, capsys, damage):
+    path = str(tmp_path / "run")
+    shutil.copytree(workdir, path)
+    metrics = pathlib.Path(path, "metrics.jsonl")
+    rows = metrics.read_bytes()
+    bad = {"list": b"[1, 2]\n", "no step": b'{"loss": 1.0}\n', "bytes": b'{"step": 3, "l\xff\xfe": 1}\n',
+           "torn": b'{"step": 4, "train_lo'}.get(damage)
+    if damage == "directory":
+        metrics.unlink()
+        metrics.mkdir()
+        (metrics / "x").write_text("x")
+    else:
+        metrics.write_bytes(rows + bad)
+    summary, err = _resume(path, capsys)
+    assert summary["resumed_from"] == 5 and summary["new_steps"] == 0
+    (aside,) = glob.glob(f"{metrics}.corrupt-*")
+    assert err.startswith(str(metrics)) and aside in err, err
+    if damage == "directory":
+        assert "is not a readable file" in err and os.path.isdir(aside)
+    else:
+        assert pathlib.Path(aside).read_bytes() == bad.rstrip(b"\n") + b"\n"
+        assert metrics.read_bytes() == rows  # the readable history is kept byte for byte
+        assert ("torn last line" in err) == (damage == "torn")
+
+
+def test_history_without_a_checkpoint_is_moved_aside_with_a_warning(workdir, tmp_path, capsys):
+    path = str(tmp_path / "run")
+    shutil.copytree(workdir, path)
+    shutil.rmtree(os.path.join(path, "checkpoints"))
+    old = pathlib.Path(path, "metrics.jsonl").read_bytes()
+    summary, err = _resume(path, capsys)
+    assert summary["resumed_from"] is None and summary["new_steps"] == 5
+    (aside,) = glob.glob(os.path.join(path, "metrics.jsonl.no-checkpoint-*"))
+    assert "metrics.jsonl holds metrics up to step 5 but there is no checkpoint to resume from" in err
+    assert aside in err
+    assert pathlib.Path(aside).read_bytes() == old
+    assert [r["step"] for r in read_metrics(os.path.join(path, "metrics.jsonl"))] == [5]

@@ -1,6 +1,7 @@
 """The `zoo` command line, including the issue's acceptance runs on the real digits."""
 
 import json
+import struct
 import subprocess
 import sys
 
@@ -72,12 +73,39 @@ def test_outputs_written_by_a_run(capsys, tmp_path):
                            "--log-every", "10", "--workdir", str(tmp_path), "--no-progress")
     assert code == 0
     summary = last_json(out)
-    rows = [json.loads(line) for line in open(summary["metrics"])]
+    with open(summary["metrics"]) as f:
+        rows = [json.loads(line) for line in f]
     assert [r["step"] for r in rows] == [10, 20, 30]
     assert {"train_loss", "test_accuracy", "learning_rate", "train_samples_per_s"} <= set(rows[-1])
     with open(summary["plot"], "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-    assert any(name.startswith("events.out.tfevents") for name in os.listdir(summary["tensorboard"]))
+    # the events are written without tensorboardX (which imports torch, seconds at every start) ...
+    assert "tensorboardX" not in sys.modules
+    (events,) = os.listdir(summary["tensorboard"])
+    assert events.startswith("events.out.tfevents.")
+    # ... and read back by it: TFRecord framing with checksums, the purge marker, one scalar per key and row
+    from tensorboardX.crc32c import crc32c
+    from tensorboardX.proto.event_pb2 import Event, SessionLog
+
+    def masked(data):
+        crc = crc32c(data)
+        return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+    with open(os.path.join(summary["tensorboard"], events), "rb") as f:
+        data, records = f.read(), []
+    while data:
+        (length,), (header_crc,) = struct.unpack("<Q", data[:8]), struct.unpack("<I", data[8:12])
+        body, (body_crc,) = data[12:12 + length], struct.unpack("<I", data[12 + length:16 + length])
+        assert header_crc == masked(data[:8]) and body_crc == masked(body)
+        records.append(Event.FromString(body))
+        data = data[16 + length:]
+    assert records[0].file_version == "brain.Event:2"
+    assert records[1].session_log.status == SessionLog.START and records[1].step == 1
+    scalars = {(e.step, v.tag): v.simple_value for e in records[2:] for v in e.summary.value}
+    assert {step for step, _ in scalars} == {10, 20, 30}
+    for row in rows:
+        for key in ("train_loss", "test_accuracy", "learning_rate"):
+            assert scalars[row["step"], key] == pytest.approx(row[key], rel=1e-6)
 
 
 def test_console_script_help_runs_in_a_fresh_process():

@@ -17,10 +17,14 @@ preempted run, to be restarted, from one that will fail again.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
 import os
+import signal
 import sys
 import textwrap
+import threading
 import warnings
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_CHECKPOINT, EXIT_NONFINITE, EXIT_BUSY, EXIT_PREEMPTED = 0, 2, 3, 4, 5, 75
@@ -36,6 +40,64 @@ EXIT_CODES = {
     143: "a second SIGTERM (130: SIGINT) aborted at once: the process died of the signal, as kill would; "
          "rerun to resume from the newest complete checkpoint",
 }
+
+
+class _StopSignals:
+    """The first SIGTERM / SIGINT of ``zoo train`` is noted from the first line of :func:`main` on.
+
+    It is installed before anything imports JAX, so a Ctrl-C during imports or the
+    first compile is no KeyboardInterrupt raised from inside XLA (a traceback, and
+    often a segfault at exit): ``zoo.train.PreemptionGuard`` takes the noted signal
+    over and the run stops at its next check with exit 75. A second signal kills the
+    process at once, as there. Standard library only: that is the point of it.
+    """
+
+    def __init__(self):
+        self.signal_name: str | None = None
+        self._previous: dict = {}
+
+    def _handle(self, signum, frame):
+        name = signal.Signals(signum).name
+        if self.signal_name is not None:
+            os.write(2, f"\nzoo: second {name}: aborting now\n".encode())
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
+            return
+        self.signal_name = name
+        os.write(2, f"\nzoo: received {name}: stopping at the next safe point (send it again to abort at "
+                    f"once)\n".encode())
+
+    def __enter__(self) -> "_StopSignals":
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                self._previous[signum] = signal.getsignal(signum)
+                signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        self._previous.clear()
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
 
 
 def _list(args) -> int:
@@ -269,21 +331,21 @@ def build_parser() -> argparse.ArgumentParser:
                         "cifar10 (needs tensorflow-datasets or datasets, online once)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, help="total optimizer steps (default 600 if --epochs is not given)")
-    length.add_argument("--epochs", type=float, help="passes over the training set")
+    length.add_argument("--epochs", type=_finite_float, help="passes over the training set")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    p.add_argument("--lr", type=_finite_float, default=1e-3, help="peak learning rate")
     p.add_argument("--optimizer", default="adam", choices=["sgd", "adam", "adamw"])
     p.add_argument("--schedule", default="constant", choices=["constant", "cosine"])
     p.add_argument("--warmup-steps", type=int, default=0)
-    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--clip-norm", type=float, default=None, help="clip gradients to this global norm")
+    p.add_argument("--momentum", type=_finite_float, default=0.9, help="SGD momentum")
+    p.add_argument("--weight-decay", type=_finite_float, default=0.0)
+    p.add_argument("--clip-norm", type=_finite_float, default=None, help="clip gradients to this global norm")
     p.add_argument("--augment", default="auto", help="auto, none, or comma-separated ops: shift:N, crop:N, "
                    "rrc:S, flip, jitter:A, mixup:A (zoo.data.images)")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
                    help="compute dtype (parameters stay float32)")
     p.add_argument("--workdir", default=None, help="run directory (default runs/MODEL-DATA)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=200, help="evaluate and save every N steps")
     p.add_argument("--keep", type=int, default=3, help="newest checkpoints to keep (plus the best)")
     p.add_argument("--log-every", type=int, default=20)
@@ -294,19 +356,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the memory per device (as `zoo plan`), train nothing")
     _add_parallel_args(p)
     reg = p.add_argument_group("regularisation")
-    reg.add_argument("--dropout", type=float, default=None,
+    reg.add_argument("--dropout", type=_finite_float, default=None,
                      help="override the model's dropout_rate (an error for models without dropout, e.g. ResNet)")
-    reg.add_argument("--label-smoothing", type=float, default=0.0,
+    reg.add_argument("--label-smoothing", type=_finite_float, default=0.0,
                      help="train classification against (1 - E) * one-hot + E / K targets (mixup's too)")
     reg.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE",
                      help="stop after this many evaluations without a better best metric of the task "
                           "(test accuracy; perplexity for language models)")
     dp = p.add_argument_group("differential privacy (DP-SGD)")
-    dp.add_argument("--dp-noise", type=float, default=None, help="noise multiplier sigma; turns DP-SGD on")
-    dp.add_argument("--dp-clip", type=float, default=1.0, help="per-example gradient L2 bound")
-    dp.add_argument("--dp-delta", type=float, default=1e-5, help="delta at which epsilon is reported")
+    dp.add_argument("--dp-noise", type=_finite_float, default=None, help="noise multiplier sigma; turns DP-SGD on")
+    dp.add_argument("--dp-clip", type=_finite_float, default=1.0, help="per-example gradient L2 bound")
+    dp.add_argument("--dp-delta", type=_finite_float, default=1e-5, help="delta at which epsilon is reported")
     pr = p.add_argument_group("gradual magnitude pruning")
-    pr.add_argument("--prune-sparsity", type=float, default=None, help="final sparsity; turns pruning on")
+    pr.add_argument("--prune-sparsity", type=_finite_float, default=None, help="final sparsity; turns pruning on")
     pr.add_argument("--prune-scope", default="layer", choices=["layer", "global"])
     pr.add_argument("--prune-begin-step", type=int, default=0)
     pr.add_argument("--prune-end-step", type=int, default=None, help="default: 2/3 of --steps")
@@ -325,17 +387,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("prune", help="one-shot magnitude pruning of a trained run",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--workdir", required=True, help="a run written by zoo train")
-    p.add_argument("--sparsity", type=float, required=True, help="fraction of kernel weights to zero")
+    p.add_argument("--sparsity", type=_finite_float, required=True, help="fraction of kernel weights to zero")
     p.add_argument("--scope", default="layer", choices=["layer", "global"])
-    p.add_argument("--step", type=int, default=None, help="checkpoint step (default: newest)")
+    p.add_argument("--step", type=_non_negative_int, default=None, help="checkpoint step (default: newest)")
     p.add_argument("--out", default=None, help="write the pruned model as a run here")
     p.set_defaults(func=_prune)
 
     p = sub.add_parser("quantize", help="int8 post-training quantization of a trained run",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--workdir", required=True, help="a run written by zoo train")
-    p.add_argument("--step", type=int, default=None, help="checkpoint step (default: newest)")
-    p.add_argument("--qat-steps", type=int, default=0, help="also fine-tune this many steps with qwix QAT")
+    p.add_argument("--step", type=_non_negative_int, default=None, help="checkpoint step (default: newest)")
+    p.add_argument("--qat-steps", type=_non_negative_int, default=0,
+                   help="also fine-tune this many steps with qwix QAT")
     p.set_defaults(func=_quantize)
 
     p = sub.add_parser("federated", help="FedAvg over simulated non-IID clients vs centralised training",
@@ -343,13 +406,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="model name (see `zoo list`)")
     p.add_argument("--data", default="digits")
     p.add_argument("--clients", type=int, default=10)
-    p.add_argument("--alpha", type=float, default=0.5, help="Dirichlet label skew (small = more skewed)")
-    p.add_argument("--fraction", type=float, default=0.5, help="clients sampled per round")
+    p.add_argument("--alpha", type=_finite_float, default=0.5, help="Dirichlet label skew (small = more skewed)")
+    p.add_argument("--fraction", type=_finite_float, default=0.5, help="clients sampled per round")
     p.add_argument("--rounds", type=int, default=20)
     p.add_argument("--local-epochs", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=0.05, help="clients' SGD learning rate")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lr", type=_finite_float, default=0.05, help="clients' SGD learning rate")
+    p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("--no-centralised", action="store_true", help="skip the centralised baseline")
     p.set_defaults(func=_federated)
 
@@ -386,10 +449,24 @@ def _exit_code(error: Exception) -> int | None:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    with contextlib.ExitStack() as stack:
+        stop = stack.enter_context(_StopSignals())  # first: building the parser imports zoo.parallel (JAX)
+        args = build_parser().parse_args(argv)
+        if args.func is not _train or args.dry_run:  # only training stops gracefully; the rest as usual
+            stack.close()
+            if stop.signal_name is not None:
+                print(f"zoo: stopped by {stop.signal_name} before {args.command} started", file=sys.stderr)
+                return 128 + signal.Signals[stop.signal_name].value
+        return _run(args)
+
+
+def _run(args) -> int:
     previous_format, warnings.formatwarning = warnings.formatwarning, _format_warning
     try:
         return args.func(args)
+    except KeyboardInterrupt:  # Ctrl-C in a command other than train: one line, as a shell reports it
+        print(f"zoo: {args.command} interrupted by SIGINT", file=sys.stderr)
+        return 130
     except Exception as e:  # expected errors: one clear line, no traceback
         code = _exit_code(e)
         if code is None:

@@ -91,6 +91,60 @@ def test_sigterm_finishes_the_step_saves_and_exits_75_then_resumes_exactly(root,
     chex.assert_trees_all_equal(torture.final_items(workdir), reference)
 
 
+def test_a_signal_during_the_first_compile_exits_75_in_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    """Ctrl-C while the train state compiles (before the loop's first step) used to raise KeyboardInterrupt
+    from inside it: a traceback, often a segfault at exit."""
+    import zoo.train.loop
+
+    create = zoo.train.loop.create_train_state
+
+    def interrupted(*args, **kwargs):  # runs while the strategy traces and compiles the state's creation
+        os.kill(os.getpid(), signal.SIGINT)
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(zoo.train.loop, "create_train_state", interrupted)
+    workdir = tmp_path / "run"
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = main(["train", *SMALL, "--workdir", str(workdir)])
+    except KeyboardInterrupt:  # what it did before: fail this test, not the whole session
+        pytest.fail("the SIGINT escaped as KeyboardInterrupt")
+    err = capsys.readouterr().err
+    assert code == 75, err
+    assert err.strip().splitlines()[-1] == (f"zoo: stopped by SIGINT before the first step; no checkpoint was "
+                                            f"written to {workdir}. Rerun the same command to resume.")
+    assert not workdir.exists()
+    assert {s: signal.getsignal(s) for s in handlers} == handlers  # the caller's (pytest's) Ctrl-C works again
+
+
+def _catches(pid: int, sig: int) -> bool:
+    """Whether process ``pid`` has a handler installed for ``sig`` (Linux: SigCgt in /proc/PID/status)."""
+    with open(f"/proc/{pid}/status") as f:
+        caught = next(int(line.split()[1], 16) for line in f if line.startswith("SigCgt:"))
+    return bool(caught >> (sig - 1) & 1)
+
+
+def test_sigterm_during_imports_exits_75_in_one_line(tmp_path):
+    """A real `python -m zoo.cli train`, signalled as soon as its handler is in: during the imports of JAX."""
+    workdir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "zoo.cli", "train", *SMALL, "--workdir", str(workdir)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not _catches(proc.pid, signal.SIGTERM):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 75, err
+    assert "Traceback" not in err and out == ""
+    assert err.strip().splitlines()[-1].startswith("zoo: stopped by SIGTERM before the first step"), err
+    assert not workdir.exists()
+
+
 def _run_python(code: str) -> subprocess.CompletedProcess:
     # preemption.py needs only the standard library: load it by path, skipping zoo's (slow) imports
     path = os.path.join(os.path.dirname(__file__), "..", "..", "zoo", "train", "preemption.py")
@@ -209,6 +263,26 @@ def test_an_uncommitted_save_is_ignored(four_checkpoints, tmp_path):
     assert Checkpointer(os.path.join(workdir, "checkpoints"), async_save=False).all_steps() == [5, 10, 15, 20]
     _, state, _ = load_run(workdir)
     assert int(state.step) == 20
+
+
+def test_uncommitted_saves_are_removed_by_the_next_run_but_not_by_a_refused_one(four_checkpoints, tmp_path,
+                                                                               capsys):
+    source, _ = four_checkpoints
+    workdir = str(tmp_path / "run")
+    shutil.copytree(source, workdir)
+    ckpt_dir = os.path.join(workdir, "checkpoints")
+    partial = ["25.orbax-checkpoint-tmp", "30.orbax-checkpoint-tmp-1796187016"]
+    for name in partial:
+        shutil.copytree(os.path.join(ckpt_dir, "20"), os.path.join(ckpt_dir, name))
+    with pytest.raises(CheckpointError, match="other optimizer settings"):  # refused: leaves them
+        train_and_evaluate(TrainConfig(**{**CORRUPT_CONFIG, "optimizer": OptimizerConfig(learning_rate=0.5)}),
+                           workdir, progress=False)
+    assert sorted(n for n in os.listdir(ckpt_dir) if "tmp" in n) == partial
+    summary = train_and_evaluate(TrainConfig(**CORRUPT_CONFIG), workdir, progress=False)
+    assert summary["resumed_from"] == 20
+    assert sorted(os.listdir(ckpt_dir)) == ["10", "15", "20", "5"]
+    assert f"removed 2 unfinished checkpoint save(s) left by an interrupted run: {', '.join(partial)}" in \
+        capsys.readouterr().err
 
 
 # --- non-finite losses ---------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ class _ForkedRun:
     def __init__(self, argv: list[str], log: str, cache_dir: str | None):
         if _ForkedRun._context is None:
             _ForkedRun._context = multiprocessing.get_context("forkserver")
-            _ForkedRun._context.set_forkserver_preload(["zoo.cli", "zoo.train", "tensorboardX", "sklearn.datasets",
+            _ForkedRun._context.set_forkserver_preload(["zoo.cli", "zoo.train", "sklearn.datasets",
                                                         "matplotlib.pyplot"])
         self._process = _ForkedRun._context.Process(target=_forked_main, args=(argv, log, cache_dir))
         self._process.start()

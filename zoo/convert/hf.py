@@ -281,6 +281,7 @@ def import_params(maps: Sequence[KeyMap], tensors: Mapping[str, np.ndarray], zoo
         does not cover every zoo parameter (a converter bug).
     """
     zoo_paths = {p: tuple(np.shape(v)) for p, v in _flatten_paths(zoo_shapes)}
+    zoo_dtypes = {p: np.dtype(getattr(v, "dtype", dtype)) for p, v in _flatten_paths(zoo_shapes)}
     mapped = {m.zoo_path for m in maps}
     if mapped != set(zoo_paths):
         raise CheckpointFormatError(
@@ -288,9 +289,15 @@ def import_params(maps: Sequence[KeyMap], tensors: Mapping[str, np.ndarray], zoo
             f"mapped params the model lacks {sorted(mapped - set(zoo_paths))}")
     missing = sorted(m.hf_key for m in maps if m.hf_key not in tensors)
     unexpected = sorted(set(tensors) - {m.hf_key for m in maps} - set(ignore))
-    mismatched, params = [], {}
+    mismatched, not_float, params = [], [], {}
     for m in maps:
         if m.hf_key not in tensors:
+            continue
+        got = np.dtype(tensors[m.hf_key].dtype)
+        # bool / int / complex values for a float parameter: a wrong file, not weights to cast silently
+        if _is_float(zoo_dtypes[m.zoo_path]) and got.kind in "biuc":
+            not_float.append(f"{m.hf_key} has dtype {got}, zoo {'/'.join(m.zoo_path)} is "
+                             f"{zoo_dtypes[m.zoo_path]}")
             continue
         want = zoo_paths[m.zoo_path]
         try:
@@ -306,7 +313,14 @@ def import_params(maps: Sequence[KeyMap], tensors: Mapping[str, np.ndarray], zoo
             node = node.setdefault(p, {})
         node[m.zoo_path[-1]] = np.asarray(value, dtype)
     _raise_on_mismatch(source, missing, unexpected, mismatched)
+    if not_float:
+        raise CheckpointFormatError(f"{source} does not match the model: non-float tensors for float parameters "
+                                    f"[{'; '.join(not_float)}]")
     return params
+
+
+def _is_float(dtype: np.dtype) -> bool:
+    return dtype.kind == "f" or "float" in dtype.name  # "float" in the name: ml_dtypes' bfloat16 (kind "V")
 
 
 def export_tensors(maps: Sequence[KeyMap], params, dtype=np.float32) -> dict[str, np.ndarray]:

@@ -255,6 +255,8 @@ def parse_input(spec: str, dataset) -> tuple[np.ndarray, np.ndarray | None]:
             raise ValueError(f"--input {spec!r}: indices must be in [0, {len(labels)}), got {bad or 'none'}")
         return inputs[idx], labels[idx]
     if spec.endswith(".npy"):
+        if not os.path.isfile(spec):
+            raise ValueError(f"--input {spec}: no such file")
         x = np.load(spec, allow_pickle=False).astype(np.float32)
         if x.shape[1:] != inputs.shape[1:]:
             raise ValueError(f"--input {spec}: expected arrays [B, {', '.join(map(str, inputs.shape[1:]))}]"
@@ -293,7 +295,6 @@ def explain_run(workdir: str, inputs: str = "test:0,1,2,3", *, out_dir: str | No
     if model is not None and model != run.meta["model"]:
         raise ValueError(f"{workdir} holds a {run.meta['model']!r} run, not {model!r}")
     out_dir = out_dir or os.path.join(workdir, "explain")
-    os.makedirs(out_dir, exist_ok=True)
     if run.model.config.layout == "tokens":  # gradients of token ids are meaningless: attention maps instead
         return _explain_attention(run, inputs, out_dir)
     x, labels = parse_input(inputs, run.dataset)
@@ -315,6 +316,7 @@ def explain_run(workdir: str, inputs: str = "test:0,1,2,3", *, out_dir: str | No
     drawn = list(maps)
     titles = [f"pred {int(p)}" + (f" / label {int(y)}" if labels is not None else "")
               for p, y in zip(pred, labels if labels is not None else pred)]
+    os.makedirs(out_dir, exist_ok=True)  # only now: a refused input leaves no empty directory
     png = plot_explanations(np.asarray(x), maps, os.path.join(out_dir, "explanations.png"), titles=titles)
     return {"model": run.meta["model"], "png": png, "methods": drawn, "predicted": np.asarray(pred).tolist(),
             "labels": None if labels is None else np.asarray(labels).tolist(), "ig_completeness_error": gap}
@@ -331,6 +333,7 @@ def _explain_attention(run, inputs: str, out_dir: str) -> dict:
     pad = getattr(run.model.config, "pad_token_id", None)  # the model masks padding itself
     length = int((x != pad).sum()) if pad is not None else x.shape[1]
     maps = attention_maps(run.model, {"params": run.state.params, **run.state.model_state}, x)
+    os.makedirs(out_dir, exist_ok=True)
     png = plot_attention(maps, os.path.join(out_dir, "attention.png"), length=length)
     return {"model": run.meta["model"], "png": png, "methods": ["attention"], "layers": list(maps),
             "tokens": length}

@@ -221,6 +221,7 @@ def prune_run(workdir: str, sparsity: float, *, scope: str = "layer", step: int 
     """
     from zoo.techniques.common import load_trained, save_as_run
 
+    _check(sparsity, scope)  # before loading: a bad value is refused at once
     run = load_trained(workdir, step=step, eval_batch_size=eval_batch_size)
     before = run.accuracy(run.state.params)
     params = apply_masks(run.state.params, magnitude_masks(run.state.params, sparsity, scope=scope))

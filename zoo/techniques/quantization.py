@@ -163,6 +163,8 @@ def quantize_run(workdir: str, *, step: int | None = None, qat_steps: int = 0) -
     """
     from zoo.techniques.common import load_trained
 
+    if isinstance(qat_steps, bool) or not isinstance(qat_steps, int) or qat_steps < 0:
+        raise ValueError(f"qat_steps must be an int >= 0, got {qat_steps!r}")
     run = load_trained(workdir, step=step)
     params = run.state.params
     qparams = quantize_params(params)

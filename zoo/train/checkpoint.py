@@ -19,6 +19,8 @@ naming the step and the newest complete checkpoint, which stays intact.
 from __future__ import annotations
 
 import os
+import re
+import shutil
 from typing import Any
 
 import jax
@@ -26,6 +28,10 @@ import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
 from zoo.train import integrity
+
+
+# what orbax names a step directory until the save commits: <step>.orbax-checkpoint-tmp[-<timestamp>]
+_PARTIAL_SAVE = re.compile(r"^\d+\.orbax-checkpoint-tmp(-\d+)?$")
 
 
 class CheckpointError(ValueError):
@@ -107,6 +113,21 @@ class Checkpointer:
             f"the disk may be full or the directory unwritable. Nothing of step {step} counts as saved; "
             f"{newest}. Free space and rerun to resume."
         )
+
+    def remove_partial_saves(self) -> list[str]:
+        """Deletes the ``<step>.orbax-checkpoint-tmp`` directories of saves cut short; returns their names.
+
+        Never a step (orbax lists none of them) and never resumed from. Call it only while no save of
+        this or another process is under way (the training loop does, holding the work directory's lock).
+        """
+        self.wait()
+        try:
+            names = sorted(n for n in os.listdir(self.directory) if _PARTIAL_SAVE.match(n))
+        except FileNotFoundError:
+            return []
+        for name in names:
+            shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
+        return names
 
     def move_aside(self, step: int, suffix: str) -> str:
         """Renames step directory ``step`` to ``<step>.<suffix>`` (no longer a step; nothing deleted)."""

@@ -31,7 +31,7 @@ from zoo.train.preemption import Preempted, PreemptionGuard
 from zoo.train.state import TrainState, create_train_state, with_initial_params
 from zoo.tasks import Task, sums_to_host, task_for
 from zoo.train.steps import eval_step, train_step, with_batch_transform
-from zoo.train.workdir import WorkdirLock
+from zoo.train.workdir import WorkdirLock, not_a_directory
 
 # 2: batches and datasets in the task's schema ({"inputs", "label"}, {"tokens"}, ...), the task's name
 # and best metric in the metadata, one spelling of config fields across families.
@@ -96,6 +96,8 @@ class TrainConfig:
         if self.steps is not None and (isinstance(self.steps, bool) or not isinstance(self.steps, int)
                                        or self.steps < 0):
             raise ValueError(f"steps must be a non-negative int, got {self.steps!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
         if self.epochs is not None and not self.epochs > 0:
             raise ValueError(f"epochs must be > 0, got {self.epochs!r}")
         for name in ("batch_size", "checkpoint_every", "keep_checkpoints", "log_every", "eval_batch_size"):
@@ -227,7 +229,9 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
     created or changed. Only one run at a time may use ``workdir``
     (``WorkdirBusyError`` otherwise). Called from the main thread, the first
     SIGTERM/SIGINT ends the run after the current step with a checkpoint and
-    raises :class:`Preempted`; a second one kills the process.
+    raises :class:`Preempted`; one that comes before the first step (during the
+    compiles or the restore) raises it at the next check, with nothing written.
+    A second one kills the process.
 
     Args:
       config: the run's settings.
@@ -257,12 +261,22 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
 def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_after: int | None,
                         initial_params, resources: contextlib.ExitStack) -> dict:
     workdir = os.path.abspath(workdir)
+    # first, so that a signal during the compiles and the restore below stops the run at the next check
+    # (one the CLI caught during its imports is taken over); exited last, after the checkpointer's threads
+    guard = resources.enter_context(PreemptionGuard())
+
+    def stop_if_signalled(step: int = 0) -> None:  # before the first step there is nothing to save
+        if guard.requested:
+            raise Preempted(guard.signal_name, step, workdir, saved=False)
+
+    stop_if_signalled()
     overrides = dict(config.model_overrides)
     if config.dtype != "float32":
         overrides.setdefault("dtype", config.dtype)
     model = registry.create_model(config.model, **overrides)
     task = task_for(model)
     dataset = load_dataset(config.data, model.config, seed=config.seed)
+    stop_if_signalled()
     schedule = BatchSchedule(dataset.num_train, config.batch_size, config.seed)
     augment = resolve_augment(config.augment, model.config.layout, config.data)
     total_steps = config.steps if config.steps is not None else math.ceil(config.epochs * schedule.steps_per_epoch)
@@ -286,6 +300,7 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
         state = strategy.create_state()
     else:  # the given parameters are whole already
         state = strategy.place(with_initial_params(create_train_state(model, tx, config.seed), initial_params))
+    stop_if_signalled()
     primary = jax.process_index() == 0  # one process writes logs; every process writes its checkpoint shards
     if primary and format_replicated(strategy):
         print(format_replicated(strategy), file=sys.stderr)
@@ -318,9 +333,14 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
         state = strategy.with_checkpoint_items(state, items)
         start_step, previous = ckpt_step(state), meta.get("summary", {})
         early = meta.get("early_stopping", early)
+    stop_if_signalled(start_step)
     if lock is not None:
         lock.claim()
-    guard = resources.enter_context(PreemptionGuard())
+        # saves a kill cut short; only now: a refused run must leave them, and none of ours is under way
+        removed = ckpt.remove_partial_saves()
+        if removed:
+            print(f"zoo: removed {len(removed)} unfinished checkpoint save(s) left by an interrupted run: "
+                  f"{', '.join(removed)}", file=sys.stderr)
     nonfinite = NonFiniteMonitor(config.on_nonfinite)
 
     logger = MetricsLogger(workdir, resume_step=start_step, enabled=primary)
@@ -469,7 +489,12 @@ def load_run(workdir: str, step: int | None = None, parallel: ParallelConfig | N
       ``(model, state, meta)``: the rebuilt model, its restored ``TrainState``
       and the checkpoint's metadata.
     """
-    ckpt = Checkpointer(os.path.join(os.path.abspath(workdir), "checkpoints"), async_save=False)
+    directory = os.path.join(os.path.abspath(workdir), "checkpoints")
+    if not os.path.isdir(directory):  # checked first: a Checkpointer would create the directory
+        reason = (not_a_directory(os.path.abspath(workdir))
+                  or (f"{workdir} does not exist" if not os.path.lexists(workdir) else None))
+        raise CheckpointError(f"no checkpoint in {workdir}" + (f": {reason}" if reason else ""))
+    ckpt = Checkpointer(directory, async_save=False)
     try:
         step = ckpt.latest_step() if step is None else step
         if step is None:

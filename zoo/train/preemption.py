@@ -7,6 +7,10 @@ for it to commit and raises :class:`Preempted`. A second signal restores the
 default action and re-sends itself, so the process dies at once (as a kill
 would: checkpoints are atomic, so this loses at most the steps since the last
 one).
+
+A guard entered while an outer one is installed (the ``zoo`` command line installs
+its own before importing JAX) takes over a signal the outer one already noted, so
+a Ctrl-C during imports or the first compile stops the run at its next check.
 """
 
 from __future__ import annotations
@@ -23,16 +27,21 @@ class Preempted(Exception):
 
     Attributes:
       signal_name: "SIGTERM" or "SIGINT".
-      step: the step of the checkpoint written before stopping.
+      step: the step of the checkpoint written before stopping (``saved``), or the step the
+        run had restored when the signal came before its first step.
       workdir: the run's work directory.
+      saved: False when the signal came before the first step: nothing new was written.
     """
 
-    def __init__(self, signal_name: str, step: int, workdir: str):
-        self.signal_name, self.step, self.workdir = signal_name, step, workdir
-        super().__init__(
-            f"stopped by {signal_name} at step {step}; the checkpoint of step {step} is saved in {workdir}. "
-            "Rerun the same command to resume."
-        )
+    def __init__(self, signal_name: str, step: int, workdir: str, *, saved: bool = True):
+        self.signal_name, self.step, self.workdir, self.saved = signal_name, step, workdir, saved
+        if saved:
+            where = f"at step {step}; the checkpoint of step {step} is saved in {workdir}"
+        elif step:
+            where = f"before training from step {step}; {workdir} is as it was (newest checkpoint: step {step})"
+        else:
+            where = f"before the first step; no checkpoint was written to {workdir}"
+        super().__init__(f"stopped by {signal_name} {where}. Rerun the same command to resume.")
 
 
 class PreemptionGuard:
@@ -63,13 +72,18 @@ class PreemptionGuard:
             return
         self.signal_name = name
         # os.write, not print: the handler may interrupt a print to stderr (the progress bar)
-        os.write(2, f"\nzoo: received {name}: finishing the current step, saving a checkpoint, then exiting "
-                    f"(send it again to abort at once)\n".encode())
+        os.write(2, f"\nzoo: received {name}: finishing the current step, saving a checkpoint (none before the "
+                    f"first step), then exiting (send it again to abort at once)\n".encode())
 
     def __enter__(self) -> "PreemptionGuard":
         if threading.current_thread() is threading.main_thread():
             for signum in self.signals:
-                self._previous[signum] = signal.getsignal(signum)
+                previous = signal.getsignal(signum)
+                self._previous[signum] = previous
+                # an outer guard (the CLI's) that already caught a signal hands it on
+                noted = getattr(getattr(previous, "__self__", None), "signal_name", None)
+                if self.signal_name is None and isinstance(noted, str):
+                    self.signal_name = noted
                 signal.signal(signum, self._handle)
             self.active = True
         return self

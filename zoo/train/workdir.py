@@ -10,6 +10,7 @@ file itself stays and is reused. ``flock`` works on local disks and on NFS
 from __future__ import annotations
 
 import datetime
+import errno
 import fcntl
 import os
 import socket
@@ -24,6 +25,21 @@ class WorkdirError(ValueError):
 
 class WorkdirBusyError(WorkdirError):
     """Another process is training in the work directory."""
+
+
+def not_a_directory(path: str) -> str | None:
+    """Why ``path``, which exists, cannot be a work directory (a file, a symlink loop, a dangling
+    symlink); None if it is a directory or does not exist."""
+    if not os.path.lexists(path) or os.path.isdir(path):
+        return None
+    if os.path.islink(path):
+        try:
+            os.stat(path)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                return f"work directory {path} is a symbolic link loop ({path} -> {os.readlink(path)})"
+            return f"work directory {path} is a symbolic link to {os.readlink(path)}, which does not exist"
+    return f"work directory {path} exists but is not a directory"
 
 
 class WorkdirLock:
@@ -41,6 +57,9 @@ class WorkdirLock:
         self._fd: int | None = None
 
     def __enter__(self) -> "WorkdirLock":
+        problem = not_a_directory(self.workdir)
+        if problem:
+            raise WorkdirError(f"{problem}; choose another --workdir")
         try:
             os.makedirs(self.workdir, exist_ok=True)
         except OSError as e:
@@ -79,4 +98,4 @@ class WorkdirLock:
             self._fd = None
 
 
-__all__ = ["LOCK_NAME", "WorkdirBusyError", "WorkdirError", "WorkdirLock"]
+__all__ = ["not_a_directory", "LOCK_NAME", "WorkdirBusyError", "WorkdirError", "WorkdirLock"]
