@@ -6,7 +6,10 @@ Each process has 4 simulated CPU devices and talks to the other through gloo;
 holds (and writes) half of each array and loads only its half of each batch.
 """
 
+import glob
 import os
+import pathlib
+import shutil
 import socket
 import subprocess
 import sys
@@ -37,18 +40,26 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def env(tmp_path_factory):
+    # a compilation cache lets each process's later (resuming) runs skip recompiling
+    return {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+            "JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.mktemp("jax_cache")),
+            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+
+
+def _start_two(driver, args, env):
+    port = _free_port()
+    return [subprocess.Popen([sys.executable, "-c", driver, *args, "--coordinator", f"localhost:{port}",
+                              "--num-processes", "2", "--process-id", str(i)],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for i in range(2)]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, env):
     two = str(tmp_path_factory.mktemp("two_processes"))
     one = str(tmp_path_factory.mktemp("one_device"))
-    # a compilation cache lets each process's second (resuming) run skip recompiling
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-           "JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.mktemp("jax_cache")),
-           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
-    port = _free_port()
-    procs = [subprocess.Popen([sys.executable, "-c", DRIVER, *CLI, "--workdir", two, "--coordinator",
-                               f"localhost:{port}", "--num-processes", "2", "--process-id", str(i)],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for i in range(2)]
+    procs = _start_two(DRIVER, [*CLI, "--workdir", two], env)
     # the one-process reference (one device) runs meanwhile
     train_and_evaluate(TrainConfig(steps=STEPS, **COMMON), one, progress=False)
     for p in procs:
@@ -88,3 +99,27 @@ def test_single_device_checkpoint_restores_under_four_way_tensor_parallelism(run
     assert len(kernel.sharding.device_set) == 4 and kernel.addressable_shards[0].data.shape == (64, 64)
     chex.assert_trees_all_equal(jax.device_get(tp.params), jax.device_get(ref.params))
     chex.assert_trees_all_equal(jax.device_get(tp.opt_state), jax.device_get(ref.opt_state))
+
+
+def test_two_processes_resume_past_a_corrupt_newest_step_moving_it_aside_once(runs, env, tmp_path):
+    """Issue 19.8: both processes skip the corrupt step 4 and resume from 2; process 0 alone moves
+    4 aside (after a barrier), and step 4 is trained and saved again, with the same losses."""
+    two, _ = runs
+    workdir = str(tmp_path / "run")
+    shutil.copytree(two, workdir)
+    step4 = os.path.join(workdir, "checkpoints", "4")
+    array_file = max(glob.glob(os.path.join(step4, "state", "**", "d", "*"), recursive=True), key=os.path.getsize)
+    data = bytearray(pathlib.Path(array_file).read_bytes())
+    data[len(data) // 3] ^= 0x04  # a flipped bit: orbax restores it silently, the checksums do not match
+    pathlib.Path(array_file).write_bytes(data)
+    driver = "import sys; from zoo.cli import main; sys.exit(main(sys.argv[1:]))"
+    procs = _start_two(driver, [*CLI, "--workdir", workdir, "--steps", "4"], env)
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    for p, out in zip(procs, outs):
+        assert p.returncode == 0, out[-3000:]
+        assert "skipping checkpoint" in out and "is corrupt" in out, out[-3000:]
+    assert len(glob.glob(os.path.join(workdir, "checkpoints", "4.corrupt-*"))) == 1
+    assert sorted(int(d) for d in os.listdir(os.path.join(workdir, "checkpoints")) if d.isdigit()) == [2, 4]
+    rows, ref = read_metrics(os.path.join(workdir, "metrics.jsonl")), read_metrics(os.path.join(two, "metrics.jsonl"))
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    np.testing.assert_allclose([r["train_loss"] for r in rows], [r["train_loss"] for r in ref], rtol=1e-6)

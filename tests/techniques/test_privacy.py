@@ -76,3 +76,32 @@ def test_accountant_on_abadi_et_al_2016():
     assert pld == pytest.approx(2.382, abs=0.01)
     assert compute_epsilon(**{**setting, "steps": 60 * 60000 // 256 // 2}) < rdp
     assert compute_epsilon(**{**setting, "noise_multiplier": 0.0}) == float("inf")
+
+
+def test_dp_sgd_under_pmap_trains_like_one_device():
+    """Issue 19.7: the DP-SGD step takes pmap's axis_name; the devices gather the per-example
+    gradients, so clipping, the one noise draw and the division by the global batch (and each
+    example's dropout mask) are those of one device."""
+    from zoo.parallel import ParallelConfig
+    from zoo.techniques.privacy import DPSGD
+    from zoo.train import make_run_strategy, train_step
+
+    model = zoo.create_model("mlp")  # dropout on: its masks must match too
+    ext = DPSGD(noise_multiplier=1.0, l2_clip=0.5)
+    tx = ext.wrap_optimizer(optax.sgd(0.1), 2)
+    step_fn = ext.train_step(train_step, label_smoothing=0.0)
+    rng = np.random.default_rng(0)
+    batches = [{"inputs": rng.random((16, 64), np.float32), "label": rng.integers(0, 10, 16).astype(np.int32)}
+               for _ in range(2)]
+    results = []
+    for parallel in (ParallelConfig(), ParallelConfig(strategy="pmap")):
+        strategy = make_run_strategy(parallel, model, tx, 0, 16, step_fn=step_fn)
+        state, losses = strategy.create_state(), []
+        for batch in batches:
+            state, metrics = strategy.train_step(state, batch)
+            losses.append(float(metrics["loss"]))
+        results.append((losses, jax.device_get(strategy.checkpoint_items(state)["params"])))
+    (ref_losses, ref_params), (losses, params) = results
+    assert strategy.data_parallel == 8
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
+    chex.assert_trees_all_close(params, ref_params, rtol=1e-5, atol=1e-6)

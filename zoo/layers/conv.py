@@ -52,7 +52,7 @@ import numpy as np
 from jax import lax
 
 from zoo.layers import axes
-from zoo.layers.explicit import keep_batch_sharding
+from zoo.layers.explicit import keep_batch_sharding, with_logical_constraint
 
 CONV_IMPLS = ("auto", "matmul", "xla")
 _DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
@@ -457,6 +457,13 @@ class Conv2D(nn.Module):
     @nn.compact
     def __call__(self, x):  # [B, H, W, C] -> [B, Ho, Wo, F]
         kh, kw = _pairs(self.kernel_size, "kernel_size")
+        # Tensor parallelism splits a conv's output channels (CONV_OUT), so the next conv's input
+        # arrives split on C.  Each conv takes its input whole on C instead (column-parallel, an
+        # all-gather forward and a reduce-scatter backward): left to itself, XLA's SPMD partitioner
+        # (jax 0.10.2) miscompiles the input gradient of a conv whose input is split on C over
+        # `tensor` while the batch is split over `data` and `fsdp` and the kernel over `fsdp` and
+        # `tensor` (resnet_tiny's gradients were off by ~100% on a 2x2x2 mesh; the forward was exact).
+        x = with_logical_constraint(x, (axes.BATCH, axes.HEIGHT, axes.WIDTH, None))
         kernel = self.param(
             "kernel",
             axes.with_logical_partitioning(self.kernel_init,

@@ -90,7 +90,7 @@ def dp_aggregate(l2_clip: float, noise_multiplier: float, seed: int) -> optax.Gr
     return optax.GradientTransformation(init, update)
 
 
-def per_example_grads(state: TrainState, batch: dict, *, label_smoothing: float = 0.0):
+def per_example_grads(state: TrainState, batch: dict, *, label_smoothing: float = 0.0, first_index=0):
     """Per-example gradients of the training loss.
 
     Args:
@@ -98,6 +98,9 @@ def per_example_grads(state: TrainState, batch: dict, *, label_smoothing: float 
         statistics would mix examples, which DP-SGD's analysis forbids).
       batch: a batch of the state's task (every entry per example, e.g. ``inputs``, ``label``,
         ``attention_mask``).
+      first_index: the global row of ``batch[0]``: example ``i`` draws its dropout masks from
+        ``fold_in(key, first_index + i)`` (under pmap, each device's slice starts further on, so
+        the masks are the single-device ones).
 
     Returns:
       ``(grads, losses, outputs)``: a params-shaped tree with leaves ``[B, ...]``,
@@ -114,21 +117,34 @@ def per_example_grads(state: TrainState, batch: dict, *, label_smoothing: float 
             state.params, state, example, jax.random.fold_in(key, index), label_smoothing)
         return grads, loss, logits[0]
 
-    return jax.vmap(one)(batch, jnp.arange(jax.tree.leaves(batch)[0].shape[0]))
+    return jax.vmap(one)(batch, first_index + jnp.arange(jax.tree.leaves(batch)[0].shape[0]))
 
 
-def dp_train_step(state: TrainState, batch: dict, *, l2_clip: float,
-                  label_smoothing: float = 0.0) -> tuple[TrainState, dict]:
+def dp_train_step(state: TrainState, batch: dict, *, l2_clip: float, label_smoothing: float = 0.0,
+                  axis_name: str | None = None) -> tuple[TrainState, dict]:
     """One DP-SGD step: ``state.tx`` must start with :func:`dp_aggregate` (it receives per-example grads).
+
+    Args:
+      axis_name: under ``pmap``, the device axis.  Each device computes its slice's per-example
+        gradients, then gathers everyone's (``all_gather``), so every device clips, noises and
+        averages the whole batch as one device does: one draw of noise (the key is replicated),
+        divided by the global batch size.  A per-device aggregation would add noise on every
+        device and divide by the local batch, which is not the mechanism the accountant counts.
 
     Returns:
       the new state and ``{"loss", **task.train_metrics, "grad_norm"`` (mean per-example norm
       before clipping), ``"clipped_fraction"}``.
     """
-    grads, losses, outputs = per_example_grads(state, batch, label_smoothing=label_smoothing)
+    first = 0
+    if axis_name is not None:
+        first = jax.lax.axis_index(axis_name) * jax.tree.leaves(batch)[0].shape[0]
+    grads, losses, outputs = per_example_grads(state, batch, label_smoothing=label_smoothing, first_index=first)
     norms = per_example_norms(grads)
     metrics = {"loss": losses.mean(), **state.task.train_metrics(outputs, batch), "grad_norm": norms.mean(),
                "clipped_fraction": jnp.mean(norms > l2_clip)}
+    if axis_name is not None:  # equal slices: the mean of the devices' means is the batch mean
+        grads = jax.lax.all_gather(grads, axis_name, axis=0, tiled=True)
+        metrics = jax.lax.pmean(metrics, axis_name)
     return state.apply_gradients(grads), metrics
 
 
@@ -191,7 +207,11 @@ class DPSGD(Extension):
         return optax.chain(dp_aggregate(self.l2_clip, self.noise_multiplier, self.seed), tx)
 
     def train_step(self, default_step: Callable, *, label_smoothing: float) -> Callable:
-        return lambda state, batch: dp_train_step(state, batch, l2_clip=self.l2_clip, label_smoothing=label_smoothing)
+        def step(state, batch, axis_name=None):
+            return dp_train_step(state, batch, l2_clip=self.l2_clip, label_smoothing=label_smoothing,
+                                 axis_name=axis_name)
+
+        return step
 
     def report(self, state, *, steps, num_examples, batch_size):
         common = dict(noise_multiplier=self.noise_multiplier, sampling_rate=batch_size / num_examples, steps=steps,

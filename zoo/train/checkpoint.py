@@ -77,6 +77,10 @@ class Checkpointer:
     def all_steps(self) -> list[int]:
         return sorted(self._manager.all_steps())
 
+    def reload(self) -> None:
+        """Re-reads the list of steps (another process moved or wrote step directories)."""
+        self._manager.reload()
+
     def save(self, step: int, items: dict, meta: dict, metrics: dict | None = None) -> None:
         """Saves ``items`` (a pytree of arrays) and ``meta`` (JSON) at ``step``.
 

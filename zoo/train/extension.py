@@ -37,7 +37,12 @@ class Extension:
         return tx
 
     def train_step(self, default_step: Callable, *, label_smoothing: float) -> Callable:
-        """The step function ``(state, batch) -> (state, metrics)`` to use instead of ``default_step``."""
+        """The step function ``(state, batch, axis_name=None) -> (state, metrics)`` to use instead of ``default_step``.
+
+        ``default_step`` takes ``axis_name`` too; the pmap strategy passes its device axis, over
+        which the step must combine the devices' gradients and metrics (as ``zoo.train.train_step``
+        does); the jit strategies pass none.
+        """
         return default_step
 
     def report(self, state: Any, *, steps: int, num_examples: int, batch_size: int) -> dict:

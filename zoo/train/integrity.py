@@ -100,7 +100,8 @@ def restore_newest_usable(ckpt, target: dict, check_meta: Callable[[dict], None]
     match their checksums are skipped with a :class:`CheckpointWarning` naming
     the step directory. Once an older step is found, the skipped newer ones are
     moved aside (``<step>.corrupt-<time>``, never deleted) so that the resumed
-    run can save those steps again.
+    run can save those steps again.  In a multi-process run every process calls this and
+    restores; only process 0 moves the steps, after all have read them (see :func:`_move_aside_once`).
 
     Args:
       ckpt: a :class:`zoo.train.Checkpointer`.
@@ -136,8 +137,7 @@ def restore_newest_usable(ckpt, target: dict, check_meta: Callable[[dict], None]
         for bad_step, bad_dir, reason in problems:
             warnings.warn(f"skipping checkpoint {bad_dir}: {reason}", CheckpointWarning, stacklevel=2)
         if problems:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            moved = [ckpt.move_aside(bad_step, f"corrupt-{stamp}") for bad_step, _, _ in problems]
+            moved = _move_aside_once(ckpt, [bad_step for bad_step, _, _ in problems])
             warnings.warn(f"resuming from step {step}; moved the unusable newer checkpoint(s) to {moved}",
                           CheckpointWarning, stacklevel=2)
         return step, items, meta
@@ -146,6 +146,34 @@ def restore_newest_usable(ckpt, target: dict, check_meta: Callable[[dict], None]
         f"no usable checkpoint in {ckpt.directory}; every step failed (nothing was deleted):\n{listing}\n"
         "Move the directory away to start over, or use another --workdir."
     )
+
+
+def _move_aside_once(ckpt, steps: list[int]) -> list[str]:
+    """Moves ``steps`` aside (``<step>.corrupt-<time>``) once, however many processes resume.
+
+    Every process of a multi-host run resumes through :func:`restore_newest_usable` and finds the
+    same unusable steps; were each to rename them, all but the first would fail (the directory is
+    gone), and a rename while another process still reads the step would break its restore.  So
+    all processes first meet (the broadcast of process 0's time is the barrier: everyone is done
+    reading), process 0 alone renames, and after a second barrier the others re-read the list of
+    steps, so that none of them still counts a moved step when the run saves it again.
+    """
+    if jax.process_count() == 1:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        return [ckpt.move_aside(step, f"corrupt-{stamp}") for step in steps]
+    import numpy as np
+    from jax.experimental import multihost_utils
+
+    now = int(multihost_utils.broadcast_one_to_all(np.int64(time.time())))
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    if jax.process_index() == 0:
+        moved = [ckpt.move_aside(step, f"corrupt-{stamp}") for step in steps]
+    else:
+        moved = [os.path.join(ckpt.directory, f"{int(step)}.corrupt-{stamp}") for step in steps]
+    multihost_utils.sync_global_devices("zoo: unusable checkpoints moved aside")
+    if jax.process_index() != 0:
+        ckpt.reload()
+    return moved
 
 
 def with_finite_flag(step_fn: Callable, *, skip_nonfinite: bool = False) -> Callable:

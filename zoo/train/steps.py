@@ -60,7 +60,7 @@ def train_step(state: TrainState, batch: dict, *, label_smoothing: float = 0.0,
 
 
 def with_batch_transform(step_fn, transform):
-    """``step_fn(state, batch)`` with on-device augmentation applied to the batch first.
+    """``step_fn(state, batch, axis_name=None)`` with on-device augmentation applied to the batch first.
 
     Args:
       step_fn: a train step ``(state, batch) -> (state, metrics)`` (e.g. :func:`train_step`).
@@ -69,8 +69,13 @@ def with_batch_transform(step_fn, transform):
     The key is ``fold_in(dropout_key(state), 0x5A)``: a function of the state's RNG and
     step only, so a resumed run augments exactly as an uninterrupted one.
     """
-    def step(state, batch):
-        return step_fn(state, transform(jax.random.fold_in(dropout_key(state), 0x5A), batch))
+    def step(state, batch, axis_name=None):
+        key = jax.random.fold_in(dropout_key(state), 0x5A)
+        if axis_name is None:
+            return step_fn(state, transform(key, batch))
+        # pmap: each device augments its own slice, with its own draws
+        key = jax.random.fold_in(key, jax.lax.axis_index(axis_name))
+        return step_fn(state, transform(key, batch), axis_name=axis_name)
 
     return step
 
