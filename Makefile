@@ -24,7 +24,7 @@ demo: $(STAMP)
 	$(VENV)/bin/zoo train seed_cnn --data digits --steps 600 --workdir $(WORKDIR)
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 tests
+	$(PY) -m pytest -q -n 2 --dist worksteal tests
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[bench]"
