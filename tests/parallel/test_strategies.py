@@ -29,6 +29,7 @@ from zoo.train import make_run_strategy
 
 MODELS = [n for n in zoo.list_models() if zoo.param_count(n) <= zoo.registry.CONFORMANCE_MAX_PARAMS]
 TINY = {"seed_cnn": {"conv_impl": "xla", "features": (8, 16), "mlp_dim": 32},
+        "vit_micro": {"num_layers": 1},
         "seed_lstm": {"unroll": 1, "hidden_sizes": (16, 16)},
         "bert_nano": {"num_layers": 1, "input_shape": (16,)},
         "gpt2_tiny": {"num_layers": 1, "input_shape": (32,)},
