@@ -62,6 +62,19 @@ def resolve_dir(path: str | os.PathLike) -> str:
     raise CheckpointFormatError(f"checkpoint directory {path!r} does not exist")
 
 
+def check_architecture(path, hf_config: dict, architectures: Sequence[str], family: str, note: str = "") -> str:
+    """The checkpoint's architecture (``architectures[0]`` of config.json; default the first of ``architectures``).
+
+    Raises:
+      CheckpointFormatError: it is not one of ``architectures`` (``family`` and ``note`` complete the message).
+    """
+    arch = (hf_config.get("architectures") or [architectures[0]])[0]
+    if arch not in architectures:
+        raise CheckpointFormatError(f"{path} holds a {arch}; zoo's {family} reads {', '.join(architectures)}"
+                                    + (f" {note}" if note else ""))
+    return arch
+
+
 def read_config(path: str | os.PathLike, required: Sequence[str] = ()) -> dict:
     """The ``config.json`` of checkpoint directory ``path`` as a dict.
 
@@ -331,6 +344,6 @@ def export_tensors(maps: Sequence[KeyMap], params, dtype=np.float32) -> dict[str
     return out
 
 
-__all__ = ["CheckpointFormatError", "KeyMap", "export_tensors", "import_params", "layer_norm_maps", "linear_maps",
+__all__ = ["CheckpointFormatError", "KeyMap", "check_architecture", "export_tensors", "import_params", "layer_norm_maps", "linear_maps",
            "read_config", "read_weights", "resolve_dir", "write_checkpoint", "CONFIG_FILE", "SAFETENSORS_FILE",
            "PYTORCH_FILE"]

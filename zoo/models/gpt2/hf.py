@@ -116,9 +116,7 @@ def from_pretrained(path, *, allow_pickle: bool = False, **overrides):
     hf = hf_io.read_config(path, required=_REQUIRED)
     if hf.get("model_type", "gpt2") != "gpt2":
         raise CheckpointFormatError(f"{path} holds a {hf.get('model_type')!r} model, not 'gpt2'")
-    arch = (hf.get("architectures") or [ARCHITECTURES[0]])[0]
-    if arch not in ARCHITECTURES:
-        raise CheckpointFormatError(f"{path} holds a {arch}; zoo's GPT-2 reads {', '.join(ARCHITECTURES)}")
+    hf_io.check_architecture(path, hf, ARCHITECTURES, "GPT-2")
     config = config_from_hf(hf, **overrides)
     tensors = hf_io.read_weights(path, allow_pickle=allow_pickle)
     prefix = "transformer." if any(k.startswith("transformer.") for k in tensors) else ""

@@ -119,10 +119,7 @@ def from_pretrained(path: str | os.PathLike, *, allow_pickle: bool = False, **ov
     """
     path = hf_io.resolve_dir(path)
     hf_config = hf_io.read_config(path)
-    arch = (hf_config.get("architectures") or [ARCHITECTURES[0]])[0]
-    if arch not in ARCHITECTURES:
-        raise hf_io.CheckpointFormatError(f"{path} holds a {arch}; zoo's ViT reads {', '.join(ARCHITECTURES)} "
-                                          "(the classifier is part of the model)")
+    hf_io.check_architecture(path, hf_config, ARCHITECTURES, "ViT", "(the classifier is part of the model)")
     config = config_from_hf(hf_config, **overrides)
     tensors = hf_io.read_weights(path, allow_pickle=allow_pickle)
     return ViT(config=config), variables_from_hf(config, tensors, source=path)
