@@ -24,8 +24,10 @@ import os
 import signal
 import sys
 import textwrap
-import threading
 import warnings
+
+# standard library only: installed on main's first line, before anything imports JAX
+from zoo.signals import StopSignals
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_CHECKPOINT, EXIT_NONFINITE, EXIT_BUSY, EXIT_PREEMPTED = 0, 2, 3, 4, 5, 75
 EXIT_CODES = {
@@ -40,44 +42,6 @@ EXIT_CODES = {
     143: "a second SIGTERM (130: SIGINT) aborted at once: the process died of the signal, as kill would; "
          "rerun to resume from the newest complete checkpoint",
 }
-
-
-class _StopSignals:
-    """The first SIGTERM / SIGINT of ``zoo train`` is noted from the first line of :func:`main` on.
-
-    It is installed before anything imports JAX, so a Ctrl-C during imports or the
-    first compile is no KeyboardInterrupt raised from inside XLA (a traceback, and
-    often a segfault at exit): ``zoo.train.PreemptionGuard`` takes the noted signal
-    over and the run stops at its next check with exit 75. A second signal kills the
-    process at once, as there. Standard library only: that is the point of it.
-    """
-
-    def __init__(self):
-        self.signal_name: str | None = None
-        self._previous: dict = {}
-
-    def _handle(self, signum, frame):
-        name = signal.Signals(signum).name
-        if self.signal_name is not None:
-            os.write(2, f"\nzoo: second {name}: aborting now\n".encode())
-            signal.signal(signum, signal.SIG_DFL)
-            signal.raise_signal(signum)
-            return
-        self.signal_name = name
-        os.write(2, f"\nzoo: received {name}: stopping at the next safe point (send it again to abort at "
-                    f"once)\n".encode())
-
-    def __enter__(self) -> "_StopSignals":
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                self._previous[signum] = signal.getsignal(signum)
-                signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
-        self._previous.clear()
 
 
 def _finite_float(text: str) -> float:
@@ -450,7 +414,7 @@ def _exit_code(error: Exception) -> int | None:
 
 def main(argv=None) -> int:
     with contextlib.ExitStack() as stack:
-        stop = stack.enter_context(_StopSignals())  # first: building the parser imports zoo.parallel (JAX)
+        stop = stack.enter_context(StopSignals())  # first: building the parser imports zoo.parallel (JAX)
         args = build_parser().parse_args(argv)
         if args.func is not _train or args.dry_run:  # only training stops gracefully; the rest as usual
             stack.close()

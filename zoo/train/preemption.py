@@ -15,11 +15,7 @@ a Ctrl-C during imports or the first compile stops the run at its next check.
 
 from __future__ import annotations
 
-import os
-import signal
-import threading
-
-SIGNALS = (signal.SIGTERM, signal.SIGINT)
+from zoo.signals import SIGNALS, StopSignals
 
 
 class Preempted(Exception):
@@ -44,7 +40,7 @@ class Preempted(Exception):
         super().__init__(f"stopped by {signal_name} {where}. Rerun the same command to resume.")
 
 
-class PreemptionGuard:
+class PreemptionGuard(StopSignals):
     """Context manager: the first SIGTERM/SIGINT sets :attr:`signal_name`, the second aborts.
 
     Handlers are installed only from the main thread (Python allows no other);
@@ -52,48 +48,7 @@ class PreemptionGuard:
     handlers are restored on exit, so library callers keep theirs.
     """
 
-    def __init__(self, signals=SIGNALS):
-        self.signals = tuple(signals)
-        self.signal_name: str | None = None
-        self.active = False
-        self._previous: dict = {}
-
-    @property
-    def requested(self) -> bool:
-        """True once a stop signal has arrived."""
-        return self.signal_name is not None
-
-    def _handle(self, signum, frame):
-        name = signal.Signals(signum).name
-        if self.signal_name is not None:  # second signal: die of it now
-            os.write(2, f"\nzoo: second {name}: aborting now\n".encode())
-            signal.signal(signum, signal.SIG_DFL)
-            signal.raise_signal(signum)
-            return
-        self.signal_name = name
-        # os.write, not print: the handler may interrupt a print to stderr (the progress bar)
-        os.write(2, f"\nzoo: received {name}: finishing the current step, saving a checkpoint (none before the "
-                    f"first step), then exiting (send it again to abort at once)\n".encode())
-
-    def __enter__(self) -> "PreemptionGuard":
-        if threading.current_thread() is threading.main_thread():
-            for signum in self.signals:
-                previous = signal.getsignal(signum)
-                self._previous[signum] = previous
-                # an outer guard (the CLI's) that already caught a signal hands it on
-                noted = getattr(getattr(previous, "__self__", None), "signal_name", None)
-                if self.signal_name is None and isinstance(noted, str):
-                    self.signal_name = noted
-                signal.signal(signum, self._handle)
-            self.active = True
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for signum, handler in self._previous.items():
-            # None: the previous handler was not installed from Python; the default is the best we can restore
-            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
-        self._previous.clear()
-        self.active = False
+    first_message = "finishing the current step, saving a checkpoint (none before the first step), then exiting"
 
 
 __all__ = ["Preempted", "PreemptionGuard", "SIGNALS"]
