@@ -51,8 +51,11 @@ def _fetch(name: str):
     raise ValueError(f"dataset {name!r} {_INSTALL_HINT}; neither is installed. The bundled 'digits' works offline")
 
 
-def load_cifar10(model_config) -> ArrayDataset:
+def load_cifar10(name: str, model_config, *, seed: int = 0) -> ArrayDataset:
     """CIFAR-10 (50,000 / 10,000 RGB 32x32 images, 10 classes) for an image model with input ``(32, 32, 3)``."""
+    del seed  # the split is fixed
+    if name != "cifar10":
+        raise ValueError(f"cifar10 takes no arguments; got {name!r}")
     shape = tuple(model_config.input_shape)
     if model_config.layout != "image" or shape != (32, 32, 3):
         raise ValueError(f"cifar10 serves [N, 32, 32, 3] images; the model expects layout {model_config.layout!r} "

@@ -218,6 +218,8 @@ def _online(name: str, config) -> ArrayDataset:
 def load_text_dataset(name: str, config, *, seed: int = 0) -> ArrayDataset:
     """Loads text dataset ``name`` (see the module docstring) for a model config."""
     del seed  # the splits are fixed
+    if name in ("pydoc", "imdb", "sst2", "wikitext") and ":" in name:
+        raise ValueError(f"{name.split(':')[0]} takes no arguments; got {name!r}")
     if name == "sentiment" or name.startswith("sentiment:"):
         return _sentiment(name, config)
     if name == "pydoc":
