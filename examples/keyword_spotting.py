@@ -6,7 +6,7 @@
 
 The model takes the raw 8 kHz waveform; its log-mel front end (zoo.layers.audio) and its
 augmentation (time shift, SpecAugment, keyed by seed and step) run inside the jitted train
-step.  Same as ``zoo train kws_cnn --data fsdd --steps 1200 --batch-size 64 --lr 2e-3
+step.  Same as ``zoo train kws_cnn --data fsdd --steps 1500 --batch-size 64 --lr 2e-3
 --schedule cosine --warmup-steps 50``.  The Free Spoken Digit Dataset is CC BY-SA 4.0
 (Jakobovski et al.); see docs/speech.md.
 """
@@ -27,7 +27,7 @@ def run(data: str, args, workdir: str) -> dict:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=1200)
+    parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)

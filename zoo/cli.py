@@ -275,6 +275,14 @@ def _explain(args) -> int:
     return 0
 
 
+def _transcribe(args) -> int:
+    from zoo.train.transcribe import transcribe
+
+    for file, text in zip(args.files, transcribe(args.workdir, args.files, step=args.step)):
+        print(text if len(args.files) == 1 else f"{file}\t{text}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zoo", description="JAX/Flax model zoo")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -388,6 +396,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", default="saliency,integrated_gradients,grad_cam")
     p.add_argument("--out", default=None, help="output directory (default WORKDIR/explain)")
     p.set_defaults(func=_explain)
+
+    p = sub.add_parser("transcribe", help="print the words spoken in WAV files (a whisper_fsdd or kws_cnn run)")
+    p.add_argument("--workdir", required=True, help="a run written by zoo train")
+    p.add_argument("--step", type=int, default=None, help="checkpoint step (default: the newest)")
+    p.add_argument("files", nargs="+", help="mono 8 kHz WAV files")
+    p.set_defaults(func=_transcribe)
     return parser
 
 

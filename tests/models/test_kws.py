@@ -17,9 +17,11 @@ from zoo.train import create_train_state, train_step
 
 
 def test_param_counts():
-    # conv 3x3: 9 * in * out + out; head: last width * 10 + 10
-    assert zoo.param_count("kws_cnn") == (9 * 1 * 16 + 16) + (9 * 16 * 32 + 32) + (9 * 32 * 64 + 64) + 64 * 10 + 10
-    assert zoo.param_count("kws_tiny") == (9 * 1 * 4 + 4) + (9 * 4 * 8 + 8) + 8 * 10 + 10 == 426
+    # conv 3x3: 9 * in * out + out; dense: flattened [T', M', F] -> H; head: H * 10 + 10.
+    # kws_cnn: 101 frames x 40 mels -> 3 pools -> 12 x 5 x 64;  kws_tiny: 26 x 16 -> 2 pools -> 6 x 4 x 8
+    convs = (9 * 1 * 16 + 16) + (9 * 16 * 32 + 32) + (9 * 32 * 64 + 64)
+    assert zoo.param_count("kws_cnn") == convs + (12 * 5 * 64 * 64 + 64) + 64 * 10 + 10 == 269_770
+    assert zoo.param_count("kws_tiny") == (9 * 1 * 4 + 4) + (9 * 4 * 8 + 8) + (6 * 4 * 8 * 8 + 8) + 8 * 10 + 10
 
 
 def test_features_are_the_front_end_standardised():
@@ -62,7 +64,7 @@ def test_learns_spoken_digits_from_real_recordings():
     keep = rec.digits < 3  # 3 classes: zero, one, two
     x, y, idx = x[keep], rec.digits[keep], rec.indices[keep]
     train, test = idx >= 3, idx < 3
-    model = zoo.create_model("kws_tiny", input_shape=(4000,), features=(8, 16), num_classes=3)
+    model = zoo.create_model("kws_tiny", input_shape=(4000,), features=(8, 16), mlp_dim=16, num_classes=3)
     state = create_train_state(model, optax.adam(1e-2), seed=0)
     step = jax.jit(train_step)
     rng = np.random.default_rng(0)

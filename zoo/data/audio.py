@@ -144,27 +144,157 @@ def parse_args(name: str) -> tuple[str | None, str | None]:
     return directory, speaker
 
 
+# -- transcription: characters as tokens ----------------------------------------------------------
+PAD_ID, START_ID, EOS_ID = 0, 1, 2  # then "a".."z" = 3..28
+CHAR_VOCAB = 3 + 26
+
+
+def encode_text(text: str, length: int) -> np.ndarray:
+    """``[length]`` int32 character ids of a lower-case word, then EOS, then padding."""
+    if not re.fullmatch(r"[a-z]+", text):
+        raise ValueError(f"transcripts are lower-case words a-z, got {text!r}")
+    if len(text) + 1 > length:
+        raise ValueError(f"{text!r} needs {len(text) + 1} tokens with EOS; the model's target_length is {length}")
+    ids = [3 + ord(c) - ord("a") for c in text] + [EOS_ID]
+    return np.array(ids + [PAD_ID] * (length - len(ids)), np.int32)
+
+
+def decode_text(ids) -> str:
+    """Text of character ids, stopping at EOS (start and pad ids are skipped)."""
+    out = []
+    for i in np.asarray(ids).tolist():
+        if i == EOS_ID:
+            break
+        if i >= 3:
+            out.append(chr(ord("a") + i - 3))
+    return "".join(out)
+
+
+def transcription_features(waves, input_shape: tuple[int, int], *, batch_size: int = 256) -> np.ndarray:
+    """``[N, T, M]`` standardised log-mel frames (25.6 ms window every 10 ms) of 1 s clips, for an encoder.
+
+    The same front end as ``kws_cnn`` (``zoo.models.kws.model.log_mel_features``), the first ``T`` frames.
+    """
+    import jax
+
+    from zoo.models.kws.model import KWSConfig, log_mel_features
+
+    frames, mels = input_shape
+    config = KWSConfig(n_mels=mels)
+    fn = jax.jit(lambda x: log_mel_features(config, x)[:, :frames])
+    x = clips(waves) if isinstance(waves, list) else np.asarray(waves, np.float32)
+    out = np.concatenate([np.asarray(fn(x[i:i + batch_size])) for i in range(0, len(x), batch_size)])
+    if out.shape[1] != frames:
+        raise ValueError(f"1 s of 8 kHz audio has {out.shape[1]} frames; the model expects {frames}")
+    return out
+
+
+def transcription_arrays(features: np.ndarray, digits: np.ndarray, length: int) -> dict:
+    """The transcription task's batch entries: features, decoder ids (start + text) and labels (text + EOS)."""
+    labels = np.stack([encode_text(DIGIT_WORDS[d], length) for d in digits])
+    decoder = np.concatenate([np.full((len(labels), 1), START_ID, np.int32), labels[:, :-1]], 1)
+    decoder[decoder == EOS_ID] = PAD_ID  # what follows the text is never a teacher-forced input that counts
+    return {"inputs": features, "decoder_input_ids": decoder,
+            "labels": np.where(labels == PAD_ID, -100, labels).astype(np.int32)}
+
+
+# -- synthesis: onset-aligned log-mel targets and a Griffin-Lim vocoder --------------------------
+SYNTH_N_FFT, SYNTH_HOP, SYNTH_TOP_DB = 256, 80, 80.0
+
+
+def trim_onset(wave: np.ndarray, threshold_db: float = 30.0) -> np.ndarray:
+    """``wave`` from its first 10 ms frame within ``threshold_db`` of its loudest (drops leading silence)."""
+    hop = SYNTH_HOP
+    frames = max(1, len(wave) // hop)
+    rms = np.sqrt(np.mean(wave[:frames * hop].reshape(frames, hop) ** 2, -1) + 1e-12)
+    start = int(np.argmax(rms >= rms.max() * 10 ** (-threshold_db / 20)))
+    return wave[start * hop:]
+
+
+def synthesis_targets(waves, frames: int, mels: int) -> np.ndarray:
+    """``[N, frames, mels]`` in [0, 1]: each onset-aligned clip's log-mel dB below its peak, ``/ 80 + 1``."""
+    import jax
+
+    from zoo.layers import audio as front
+
+    x = np.stack([fit_clip(trim_onset(w), CLIP_SAMPLES) if len(trim_onset(w)) < CLIP_SAMPLES
+                  else trim_onset(w)[:CLIP_SAMPLES] for w in waves]).astype(np.float32)
+    fn = jax.jit(lambda w: front.power_to_db(front.melspectrogram(w, sample_rate=SAMPLE_RATE, n_fft=SYNTH_N_FFT,
+                                                                  hop_length=SYNTH_HOP, n_mels=mels),
+                                             top_db=SYNTH_TOP_DB))
+    db = np.concatenate([np.asarray(fn(x[i:i + 256])) for i in range(0, len(x), 256)])[:, :frames]
+    db = db - db.max(axis=(1, 2), keepdims=True)
+    return (db / SYNTH_TOP_DB + 1.0).clip(0.0, 1.0).astype(np.float32)
+
+
+def mel_to_wave(frames: np.ndarray, *, n_iter: int = 64, seed: int = 0) -> np.ndarray:
+    """Griffin-Lim vocoder (``librosa``): ``[T, M]`` frames in :func:`synthesis_targets` units -> 8 kHz waveform.
+
+    The output is peak-normalised to 0.9.  ``seed`` draws Griffin-Lim's initial phases.
+    """
+    try:
+        import librosa
+    except ImportError:
+        raise ValueError("the Griffin-Lim vocoder needs librosa (pip install librosa)") from None
+    frames = np.clip(np.asarray(frames, np.float64), 0.0, 1.0)
+    power = 10.0 ** ((frames - 1.0) * SYNTH_TOP_DB / 10.0)  # [T, M], peak 1
+    magnitude = librosa.feature.inverse.mel_to_stft(power.T, sr=SAMPLE_RATE, n_fft=SYNTH_N_FFT, power=2.0)
+    wave = librosa.griffinlim(magnitude, n_iter=n_iter, hop_length=SYNTH_HOP, n_fft=SYNTH_N_FFT, init="random",
+                              random_state=seed, length=(frames.shape[0] - 1) * SYNTH_HOP)
+    return (0.9 * wave / max(np.abs(wave).max(), 1e-9)).astype(np.float32)
+
+
 def load_fsdd(name: str, model_config, *, seed: int = 0) -> ArrayDataset:
-    """``--data fsdd``: waveform classification ``{"inputs": [N, 8000], "label": [N]}`` (see the module doc)."""
+    """``--data fsdd``: waveform classification ``{"inputs": [N, 8000], "label": [N]}``, or transcription.
+
+    For a transcription model (``whisper_fsdd``) the entries are log-mel ``inputs [N, T, M]``
+    (:func:`transcription_features`), ``decoder_input_ids`` and ``labels`` of the spoken word
+    (``"seven"``) as characters.
+    """
     del seed  # the split is fixed
     from zoo.registry import task_name
 
     task = task_name(model_config)
+    directory, speaker = parse_args(name)
+    if task == "transcription":
+        if model_config.vocab_size < CHAR_VOCAB:
+            raise ValueError(f"fsdd transcripts need vocab_size >= {CHAR_VOCAB} (characters); the model has "
+                             f"{model_config.vocab_size}")
+        rec = load_recordings(directory)
+        train, test = split_masks(rec, speaker)
+        arrays = transcription_arrays(transcription_features(rec.waves, tuple(model_config.input_shape)),
+                                      rec.digits, model_config.target_length)
+        return ArrayDataset(str(name), {k: v[train] for k, v in arrays.items()},
+                            {k: v[test] for k, v in arrays.items()}, None, "sequence")
+    if task == "speech_synthesis":
+        rec = load_recordings(directory)
+        train, test = split_masks(rec, speaker)
+        if model_config.num_words != 10:
+            raise ValueError(f"fsdd has 10 words; the model has num_words={model_config.num_words}")
+        voices = sorted(set(rec.speakers.tolist()))
+        if model_config.num_voices != len(voices):
+            raise ValueError(f"fsdd has {len(voices)} voices {voices}; the model has num_voices="
+                             f"{model_config.num_voices}")
+        voice = np.array([voices.index(s) for s in rec.speakers], np.int32)
+        inputs = np.stack([rec.digits, 10 + voice], 1).astype(np.int32)
+        mels = synthesis_targets(rec.waves, model_config.frames, model_config.num_mels)
+        return ArrayDataset(str(name), {"inputs": inputs[train], "mels": mels[train]},
+                            {"inputs": inputs[test], "mels": mels[test]}, None, "tokens")
     if task != "classification":
-        raise ValueError(f"fsdd serves spoken-digit classification (waveforms and labels); the model's task is "
-                         f"{task!r} (examples/speech_to_text.py trains transcription on FSDD)")
+        raise ValueError(f"fsdd serves spoken-digit classification, transcription or speech synthesis; the "
+                         f"model's task is {task!r}")
     shape = tuple(model_config.input_shape)
     if model_config.layout != "vector" or len(shape) != 1:
         raise ValueError(f"fsdd serves 8 kHz waveforms [N, samples] (layout 'vector'); the model expects layout "
                          f"{model_config.layout!r} with input_shape {shape}")
     if model_config.num_classes != 10:
         raise ValueError(f"fsdd has 10 classes; the model has num_classes={model_config.num_classes}")
-    directory, speaker = parse_args(name)
     rec = load_recordings(directory)
     train, test = split_masks(rec, speaker)
     x = clips(rec.waves, shape[0])
     return ArrayDataset.labelled(str(name), x[train], rec.digits[train], x[test], rec.digits[test], 10, "vector")
 
 
-__all__ = ["CLIP_SAMPLES", "DIGIT_WORDS", "Recordings", "SAMPLE_RATE", "TEST_INDICES", "clips", "default_directory",
+__all__ = ["mel_to_wave", "synthesis_targets", "trim_onset", "CHAR_VOCAB", "EOS_ID", "PAD_ID", "START_ID", "decode_text", "encode_text", "transcription_arrays",
+           "transcription_features", "CLIP_SAMPLES", "DIGIT_WORDS", "Recordings", "SAMPLE_RATE", "TEST_INDICES", "clips", "default_directory",
            "fit_clip", "load_fsdd", "load_recordings", "parse_args", "parse_name", "read_wav", "split_masks"]

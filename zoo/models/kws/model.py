@@ -2,7 +2,7 @@
 
 ``[B, N]`` float waveform (``input_shape (N,)`` at ``sample_rate``) -> log-mel dB ``[B, T, M]``
 (``zoo.layers.audio``, inside the jitted step) -> per-utterance standardisation -> ``len(features)``
-blocks of conv 3x3 + ReLU + 2x2 max-pool over ``[B, T, M, 1]`` -> mean over time and frequency ->
+blocks of conv 3x3 + ReLU + 2x2 max-pool over ``[B, T, M, 1]`` -> flatten -> dense + ReLU ->
 dropout -> ``[B, num_classes]`` logits.
 
 In training (``train=True``) the model augments its own input with keys from the step's
@@ -13,8 +13,8 @@ time / frequency masks on the standardised log-mel.
 Variants::
 
     name       mels  features        params
-    kws_cnn      40  (32, 64, 128)   93,962   (8 kHz, 1 s: FSDD; examples/keyword_spotting.py)
-    kws_tiny     16  (4, 8)             426   (tests)
+    kws_cnn      40  (16, 32, 64)   269,770   (8 kHz, 1 s: FSDD; examples/keyword_spotting.py)
+    kws_tiny     16  (4, 8)           1,970   (tests)
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class KWSConfig:
       variant: registry name, for messages.
       input_shape: ``(N,)`` waveform samples.  sample_rate: Hz.
       n_fft, hop_length, n_mels: the log-mel front end (``zoo.layers.audio.log_mel_spectrogram``).
-      features: conv channels per block.  dropout_rate: before the head.
+      features: conv channels per block.  mlp_dim: the dense layer before the head.  dropout_rate: before the head.
       max_shift: random time shift in samples (training).  noise_snr_db: additive noise (None: off).
       time_masks, time_width, freq_masks, freq_width: SpecAugment (0 masks: off).
     """
@@ -51,7 +51,8 @@ class KWSConfig:
     n_fft: int = 256
     hop_length: int = 80
     n_mels: int = 40
-    features: tuple[int, ...] = (32, 64, 128)
+    features: tuple[int, ...] = (16, 32, 64)
+    mlp_dim: int = 64
     dropout_rate: float = 0.1
     max_shift: int = 800
     noise_snr_db: float | None = None
@@ -71,7 +72,7 @@ class KWSConfig:
         if len(self.input_shape) != 1:
             raise ValueError(f"{name}.input_shape must be (N,) waveform samples, got {self.input_shape!r}")
         check_common_fields(self)
-        check_positive_ints(self, "features", "sample_rate", "n_fft", "hop_length", "n_mels")
+        check_positive_ints(self, "features", "mlp_dim", "sample_rate", "n_fft", "hop_length", "n_mels")
         if self.input_shape[0] < self.n_fft:
             raise ValueError(f"{name}.input_shape {self.input_shape} is shorter than one frame (n_fft={self.n_fft})")
         frames = int(audio.num_frames(self.input_shape[0], self.n_fft, self.hop_length))
@@ -122,7 +123,8 @@ class KWSCNN(nn.Module):
             h = Conv2D(features, (3, 3), padding="SAME", impl=cfg.conv_impl, dtype=cfg.dtype,
                        param_dtype=cfg.param_dtype, name=f"conv_{i}")(h)
             h = nn.relu(max_pool(h, 2))  # [B, T / 2^i, M / 2^i, F]
-        h = h.mean(axis=(1, 2))  # [B, F]
+        h = h.reshape(h.shape[0], -1)  # [B, T' * M' * F]: keeps where in the word each feature is
+        h = nn.relu(Dense(cfg.mlp_dim, dtype=cfg.dtype, param_dtype=cfg.param_dtype, name="dense")(h))  # [B, H]
         h = Dropout(cfg.dropout_rate, deterministic=not train)(h)
         self.sow("intermediates", "pre_logits", h)
         return Dense(cfg.num_classes, logical_axes=(axes.MLP, axes.CLASSES), dtype=cfg.dtype,
@@ -135,6 +137,6 @@ registry.register_model(
 )
 registry.register_model(
     "kws_tiny", module=KWSCNN,
-    config=KWSConfig(variant="kws_tiny", input_shape=(2000,), n_mels=16, features=(4, 8), max_shift=100),
+    config=KWSConfig(variant="kws_tiny", input_shape=(2000,), n_mels=16, features=(4, 8), mlp_dim=8, max_shift=100),
     description="keyword-spotting CNN, tiny: tests",
 )
