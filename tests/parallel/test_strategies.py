@@ -39,7 +39,7 @@ TINY = {"seed_cnn": {"conv_impl": "xla", "features": (8, 16), "mlp_dim": 32},
         "kws_tiny": {"conv_impl": "xla", "max_shift": 0, "noise_snr_db": None, "time_masks": 0, "freq_masks": 0},
         "kws_cnn": {"conv_impl": "xla", "features": (4, 8, 8), "mlp_dim": 8, "max_shift": 0, "time_masks": 0,
                     "freq_masks": 0},
-        "whisper_fsdd": {"hidden_size": 16, "mlp_dim": 16, "encoder_layers": 1, "decoder_layers": 1}}
+        "tts_fsdd": {"hidden_size": 8, "num_upsample": 2, "frames": 16, "num_mels": 8}}
 BATCH, STEPS = 16, 2
 
 JIT = {"dp": ParallelConfig(strategy="dp"), "fsdp": ParallelConfig(strategy="fsdp"),

@@ -11,7 +11,6 @@ Variants::
 
     name       words  voices  frames  mels  hidden  params
     tts_fsdd      10       6     101    40     128  (FSDD digits; examples/text_to_speech.py)
-    tts_tiny       4       2      16     8       8  (tests)
 """
 
 from __future__ import annotations
@@ -97,7 +96,3 @@ class MelTTS(nn.Module):
 
 registry.register_model("tts_fsdd", module=MelTTS, config=MelTTSConfig(),
                         description="label-to-mel TTS for FSDD's 10 digits x 6 voices (Griffin-Lim vocoder)")
-registry.register_model("tts_tiny", module=MelTTS,
-                        config=MelTTSConfig(variant="tts_tiny", num_words=4, num_voices=2, vocab_size=6, frames=16,
-                                            num_mels=8, hidden_size=8, num_upsample=2),
-                        description="label-to-mel TTS, tiny: tests")
