@@ -298,7 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=_HelpFormatter, epilog=exit_codes)
     p.add_argument("model", help="model name (see `zoo list`)")
     p.add_argument("--data", default="digits",
-                   help="dataset: digits (bundled real digits), synthetic, sentiment (shipped sentences, token "
+                   help="dataset: digits (bundled real digits), fsdd[:DIR][,speaker=NAME] (spoken digits), "
+                        "synthetic, sentiment (shipped sentences, token "
                         "models), sentiment:TOKENIZER_DIR, pydoc (byte-level text, GPT), imdb/sst2/wikitext (online), "
                         "cifar10 (needs tensorflow-datasets or datasets, online once)")
     length = p.add_mutually_exclusive_group()

@@ -87,3 +87,14 @@ def test_bad_files_get_one_line_errors_naming_the_file(tmp_path):
         audio.load_recordings(good)
     with pytest.raises(ValueError, match="fsdd takes DIR and speaker=NAME; got 'split=3'"):
         audio.parse_args("fsdd:split=3")
+
+
+def test_transcripts_as_characters_and_teacher_forcing():
+    ids = audio.encode_text("seven", 8)
+    assert ids.tolist() == [3 + 18, 3 + 4, 3 + 21, 3 + 4, 3 + 13, audio.EOS_ID, audio.PAD_ID, audio.PAD_ID]
+    assert audio.decode_text(ids) == "seven"
+    arrays = audio.transcription_arrays(np.zeros((2, 100, 40), np.float32), np.array([7, 0]), 8)
+    assert arrays["decoder_input_ids"][0].tolist() == [audio.START_ID, *ids[:5], 0, 0]
+    assert arrays["labels"][1].tolist() == [*audio.encode_text("zero", 8)[:5], -100, -100, -100]
+    with pytest.raises(ValueError, match="'seventeen' needs 10 tokens with EOS; the model's target_length is 8"):
+        audio.encode_text("seventeen", 8)
