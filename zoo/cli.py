@@ -275,6 +275,14 @@ def _explain(args) -> int:
     return 0
 
 
+def _transcribe(args) -> int:
+    from zoo.train.transcribe import transcribe
+
+    for file, text in zip(args.files, transcribe(args.workdir, args.files, step=args.step)):
+        print(text if len(args.files) == 1 else f"{file}\t{text}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zoo", description="JAX/Flax model zoo")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -290,7 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=_HelpFormatter, epilog=exit_codes)
     p.add_argument("model", help="model name (see `zoo list`)")
     p.add_argument("--data", default="digits",
-                   help="dataset: digits (bundled real digits), synthetic, sentiment (shipped sentences, token "
+                   help="dataset: digits (bundled real digits), fsdd[:DIR][,speaker=NAME] (spoken digits), "
+                        "synthetic, sentiment (shipped sentences, token "
                         "models), sentiment:TOKENIZER_DIR, pydoc (byte-level text, GPT), imdb/sst2/wikitext (online), "
                         "cifar10 (needs tensorflow-datasets or datasets, online once)")
     length = p.add_mutually_exclusive_group()
@@ -388,6 +397,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", default="saliency,integrated_gradients,grad_cam")
     p.add_argument("--out", default=None, help="output directory (default WORKDIR/explain)")
     p.set_defaults(func=_explain)
+
+    p = sub.add_parser("transcribe", help="print the words spoken in WAV files (a whisper_fsdd or kws_cnn run)")
+    p.add_argument("--workdir", required=True, help="a run written by zoo train")
+    p.add_argument("--step", type=int, default=None, help="checkpoint step (default: the newest)")
+    p.add_argument("files", nargs="+", help="mono 8 kHz WAV files")
+    p.set_defaults(func=_transcribe)
     return parser
 
 

@@ -34,7 +34,12 @@ TINY = {"seed_cnn": {"conv_impl": "xla", "features": (8, 16), "mlp_dim": 32},
         "bert_nano": {"num_layers": 1, "input_shape": (16,)},
         "gpt2_tiny": {"num_layers": 1, "input_shape": (32,)},
         # lax.conv: the CPU GEMM conv's float sums differ with the batch split (see the issue-4 note)
-        "resnet_tiny": {"conv_impl": "xla"}}
+        "resnet_tiny": {"conv_impl": "xla"},
+        # its augmentation draws from the dropout key: off, as dropout is under pmap
+        "kws_tiny": {"conv_impl": "xla", "max_shift": 0, "noise_snr_db": None, "time_masks": 0, "freq_masks": 0},
+        "kws_cnn": {"conv_impl": "xla", "features": (4, 8, 8), "mlp_dim": 8, "max_shift": 0, "time_masks": 0,
+                    "freq_masks": 0},
+        "tts_fsdd": {"hidden_size": 8, "num_upsample": 2, "frames": 16, "num_mels": 8}}
 BATCH, STEPS = 16, 2
 
 JIT = {"dp": ParallelConfig(strategy="dp"), "fsdp": ParallelConfig(strategy="fsdp"),

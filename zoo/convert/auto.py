@@ -23,6 +23,7 @@ _FAMILIES = {
     "gpt2": ("zoo.models.gpt2.hf", "GPT2LMHeadModel, GPT2Model"),
     "resnet": ("zoo.models.resnet.hf", "ResNetForImageClassification"),
     "vit": ("zoo.models.vit.hf", "ViTForImageClassification"),
+    "whisper": ("zoo.models.whisper.hf", "WhisperForConditionalGeneration"),
 }
 SUPPORTED_MODEL_TYPES = tuple(_FAMILIES)
 

@@ -92,6 +92,7 @@ register_dataset("digits", _digits)
 register_dataset("synthetic", _synthetic)
 register_dataset("cifar10", "zoo.data.external:load_cifar10")  # optional extra: tensorflow-datasets or HF datasets
 register_dataset("imagenet", _imagenet)
+register_dataset("fsdd", "zoo.data.audio:load_fsdd")  # Free Spoken Digit Dataset, read from a directory
 for _name in TEXT_DATASETS:
     register_dataset(_name, load_text_dataset)
 

@@ -1,6 +1,6 @@
 """Shared building blocks for zoo models."""
 
-from zoo.layers import axes, explicit
+from zoo.layers import audio, axes, explicit
 from zoo.layers.checks import (canonical_dtype, check_ids_in_range, check_input, check_positive_ints, check_rate,
                                check_tokens, normalize_config)
 from zoo.layers.conv import CONV_IMPLS, Conv2D, conv2d, max_pool
@@ -13,7 +13,7 @@ from zoo.layers.attention import (ATTENTION_IMPLS, MultiHeadAttention, causal_ma
 from zoo.layers.transformer import ACTIVATIONS, Embed, FeedForward, LayerNorm, TransformerBlock, activation_fn
 
 __all__ = [
-    "axes", "explicit",
+    "audio", "axes", "explicit",
     "canonical_dtype", "check_ids_in_range", "check_input", "check_positive_ints", "check_rate", "check_tokens",
     "normalize_config",
     "CONV_IMPLS", "Conv2D", "conv2d", "max_pool",

@@ -14,6 +14,8 @@ from zoo.tasks.causal_lm import CAUSAL_LM, CausalLM
 from zoo.tasks.classification import (CLASSIFICATION, IGNORE_INDEX, QUESTION_ANSWERING, TOKEN_CLASSIFICATION,
                                       Classification, QuestionAnswering, TokenClassification, accuracy,
                                       cross_entropy_loss)
+from zoo.tasks.synthesis import SPEECH_SYNTHESIS, SpeechSynthesis
+from zoo.tasks.transcription import TRANSCRIPTION, Transcription, word_error_rate
 
 
 def task_for(model_or_config) -> Task:
@@ -29,4 +31,4 @@ def task_for(model_or_config) -> Task:
 __all__ = ["ArraySpec", "CAUSAL_LM", "CLASSIFICATION", "CausalLM", "Classification", "EVAL_MASK", "IGNORE_INDEX",
            "QUESTION_ANSWERING", "QuestionAnswering", "TOKEN_CLASSIFICATION", "Task", "TokenClassification",
            "accuracy", "cross_entropy_loss", "get_task", "list_tasks", "register_task", "sums_to_host",
-           "task_for"]
+           "task_for", "SPEECH_SYNTHESIS", "SpeechSynthesis", "TRANSCRIPTION", "Transcription", "word_error_rate"]
