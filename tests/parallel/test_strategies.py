@@ -34,7 +34,14 @@ TINY = {"seed_cnn": {"conv_impl": "xla", "features": (8, 16), "mlp_dim": 32},
         "bert_nano": {"num_layers": 1, "input_shape": (16,)},
         "gpt2_tiny": {"num_layers": 1, "input_shape": (32,)},
         # lax.conv: the CPU GEMM conv's float sums differ with the batch split (see the issue-4 note)
-        "resnet_tiny": {"conv_impl": "xla"}}
+        "resnet_tiny": {"conv_impl": "xla"},
+        "nbeats": {"num_blocks": 2, "num_layers": 2, "hidden_size": 32},
+        "patchtst": {"num_layers": 1, "hidden_size": 16, "mlp_dim": 32},
+        "lstm_seq2seq": {"unroll": 1, "input_shape": (16, 1), "hidden_sizes": (16,), "decoder_sizes": (16,)},
+        "lstm_seq2seq_tiny": {"unroll": 1},
+        "autoencoder": {"hidden_sizes": (32,)}, "vae": {"hidden_sizes": (32,)}, "deep_svdd": {"hidden_sizes": (32, 16)}}
+# per-device random draws besides dropout, turned off with dropout under pmap (each device draws its own)
+NOISE_FIELDS = ("latent_noise",)
 BATCH, STEPS = 16, 2
 
 JIT = {"dp": ParallelConfig(strategy="dp"), "fsdp": ParallelConfig(strategy="fsdp"),
@@ -51,7 +58,8 @@ def _model(name, no_dropout=False):
     overrides = dict(TINY.get(name, {}))
     if no_dropout:
         config = zoo.get_config(name)
-        overrides.update({f.name: 0.0 for f in dataclasses.fields(config) if "dropout" in f.name})
+        overrides.update({f.name: 0.0 for f in dataclasses.fields(config)
+                          if "dropout" in f.name or f.name in NOISE_FIELDS})
     return zoo.create_model(name, **overrides)
 
 
