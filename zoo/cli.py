@@ -150,7 +150,7 @@ def _train(args) -> int:
         seed=args.seed, augment=args.augment, optimizer=optimizer, dtype=args.dtype,
         checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep, log_every=args.log_every,
         label_smoothing=args.label_smoothing, early_stopping_patience=args.early_stopping,
-        model_overrides={} if args.dropout is None else {"dropout_rate": args.dropout},
+        model_overrides={**_set_overrides(args.set), **({} if args.dropout is None else {"dropout_rate": args.dropout})},
         extensions=_extensions(args), on_nonfinite=args.on_nonfinite, parallel=_parallel(args),
     )
     workdir = args.workdir or f"runs/{args.model}-{args.data}"
@@ -169,6 +169,20 @@ def _train(args) -> int:
         print(f"  sparsity     {summary['sparsity']:.4f} of the kernel weights are zero", file=sys.stderr)
     print(json.dumps(summary))
     return 0
+
+
+def _set_overrides(items) -> dict:
+    """``--set FIELD=VALUE`` pairs as config overrides (VALUE read as JSON: ``horizon=48``, ``input_shape=[30]``)."""
+    overrides = {}
+    for item in items or ():
+        field, sep, value = item.partition("=")
+        if not sep or not field:
+            raise ValueError(f"--set takes FIELD=VALUE (e.g. horizon=48 or input_shape=[30]), got {item!r}")
+        try:
+            overrides[field] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[field] = value
+    return overrides
 
 
 def _check_dropout_flag(model: str) -> None:
@@ -328,6 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--dry-run", action="store_true", help="print the memory per device (as `zoo plan`), train nothing")
     _add_parallel_args(p)
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                   help="override a model config field, VALUE as JSON (repeatable): --set horizon=48 "
+                        "--set input_shape=[336,1]")
     reg = p.add_argument_group("regularisation")
     reg.add_argument("--dropout", type=_finite_float, default=None,
                      help="override the model's dropout_rate (an error for models without dropout, e.g. ResNet)")

@@ -39,7 +39,14 @@ TINY = {"seed_cnn": {"conv_impl": "xla", "features": (8, 16), "mlp_dim": 32},
         "kws_tiny": {"conv_impl": "xla", "max_shift": 0, "noise_snr_db": None, "time_masks": 0, "freq_masks": 0},
         "kws_cnn": {"conv_impl": "xla", "features": (4, 8, 8), "mlp_dim": 8, "max_shift": 0, "time_masks": 0,
                     "freq_masks": 0},
-        "tts_fsdd": {"hidden_size": 8, "num_upsample": 2, "frames": 16, "num_mels": 8}}
+        "tts_fsdd": {"hidden_size": 8, "num_upsample": 2, "frames": 16, "num_mels": 8},
+        "nbeats": {"num_blocks": 2, "num_layers": 2, "hidden_size": 32},
+        "patchtst": {"num_layers": 1, "hidden_size": 16, "mlp_dim": 32},
+        "lstm_seq2seq": {"unroll": 1, "input_shape": (16, 1), "hidden_sizes": (16,), "decoder_sizes": (16,)},
+        "lstm_seq2seq_tiny": {"unroll": 1},
+        "autoencoder": {"hidden_sizes": (32,)}, "vae": {"hidden_sizes": (32,)}, "deep_svdd": {"hidden_sizes": (32, 16)}}
+# per-device random draws besides dropout, turned off with dropout under pmap (each device draws its own)
+NOISE_FIELDS = ("latent_noise",)
 BATCH, STEPS = 16, 2
 
 JIT = {"dp": ParallelConfig(strategy="dp"), "fsdp": ParallelConfig(strategy="fsdp"),
@@ -61,7 +68,8 @@ def _model(name, no_dropout=False):
     overrides = dict(TINY.get(name, {}))
     if no_dropout:
         config = zoo.get_config(name)
-        overrides.update({f.name: 0.0 for f in dataclasses.fields(config) if "dropout" in f.name})
+        overrides.update({f.name: 0.0 for f in dataclasses.fields(config)
+                          if "dropout" in f.name or f.name in NOISE_FIELDS})
     return zoo.create_model(name, **overrides)
 
 

@@ -93,6 +93,9 @@ register_dataset("synthetic", _synthetic)
 register_dataset("cifar10", "zoo.data.external:load_cifar10")  # optional extra: tensorflow-datasets or HF datasets
 register_dataset("imagenet", _imagenet)
 register_dataset("fsdd", "zoo.data.audio:load_fsdd")  # Free Spoken Digit Dataset, read from a directory
+register_dataset("series", "zoo.data.timeseries:load_series_dataset")  # series:co2, series:taylor, ...
+register_dataset("digits_ovr", "zoo.data.tabular:load_anomaly_dataset")  # digits_ovr:K, one digit normal
+register_dataset("breast_cancer", "zoo.data.tabular:load_anomaly_dataset")
 for _name in TEXT_DATASETS:
     register_dataset(_name, load_text_dataset)
 

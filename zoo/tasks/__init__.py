@@ -10,12 +10,14 @@ See ``zoo.tasks.base.Task`` for the interface and CONTRIBUTING.md for adding one
 """
 
 from zoo.tasks.base import EVAL_MASK, ArraySpec, Task, get_task, list_tasks, register_task, sums_to_host
+from zoo.tasks.anomaly import ANOMALY_RECONSTRUCTION, ANOMALY_SVDD, ANOMALY_VAE
 from zoo.tasks.causal_lm import CAUSAL_LM, CausalLM
 from zoo.tasks.classification import (CLASSIFICATION, IGNORE_INDEX, QUESTION_ANSWERING, TOKEN_CLASSIFICATION,
                                       Classification, QuestionAnswering, TokenClassification, accuracy,
                                       cross_entropy_loss)
 from zoo.tasks.synthesis import SPEECH_SYNTHESIS, SpeechSynthesis
 from zoo.tasks.transcription import TRANSCRIPTION, Transcription, word_error_rate
+from zoo.tasks.forecasting import FORECASTING
 
 
 def task_for(model_or_config) -> Task:
@@ -28,7 +30,7 @@ def task_for(model_or_config) -> Task:
     return task
 
 
-__all__ = ["ArraySpec", "CAUSAL_LM", "CLASSIFICATION", "CausalLM", "Classification", "EVAL_MASK", "IGNORE_INDEX",
+__all__ = ["ANOMALY_RECONSTRUCTION", "ANOMALY_SVDD", "ANOMALY_VAE", "FORECASTING", "ArraySpec", "CAUSAL_LM", "CLASSIFICATION", "CausalLM", "Classification", "EVAL_MASK", "IGNORE_INDEX",
            "QUESTION_ANSWERING", "QuestionAnswering", "TOKEN_CLASSIFICATION", "Task", "TokenClassification",
            "accuracy", "cross_entropy_loss", "get_task", "list_tasks", "register_task", "sums_to_host",
            "task_for", "SPEECH_SYNTHESIS", "SpeechSynthesis", "TRANSCRIPTION", "Transcription", "word_error_rate"]

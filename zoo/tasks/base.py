@@ -155,8 +155,8 @@ def list_tasks() -> list[str]:
 
 
 def sums_to_host(sums: dict) -> dict:
-    """Device sums as Python floats (added in float64 on the host across batches)."""
-    return {k: float(v) for k, v in jax.device_get(sums).items()}
+    """Device sums as Python floats, or float64 arrays for array sums (a histogram), added on the host across batches."""
+    return {k: float(v) if np.ndim(v) == 0 else np.asarray(v, np.float64) for k, v in jax.device_get(sums).items()}
 
 
 def padded_mask(mask: jax.Array, like: jax.Array) -> jax.Array:

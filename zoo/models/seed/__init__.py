@@ -6,7 +6,7 @@
 """
 
 from zoo.models.seed.cnn import SeedCNN, SeedCNNConfig
-from zoo.models.seed.lstm import SeedLSTM, SeedLSTMConfig
+from zoo.models.seed.lstm import LSTMSeq2Seq, LSTMSeq2SeqConfig, SeedLSTM, SeedLSTMConfig
 from zoo.models.seed.mlp import MLP, MLPConfig
 
-__all__ = ["MLP", "MLPConfig", "SeedCNN", "SeedCNNConfig", "SeedLSTM", "SeedLSTMConfig"]
+__all__ = ["LSTMSeq2Seq", "LSTMSeq2SeqConfig", "MLP", "MLPConfig", "SeedCNN", "SeedCNNConfig", "SeedLSTM", "SeedLSTMConfig"]
