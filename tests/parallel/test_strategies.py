@@ -1,6 +1,6 @@
 """Every strategy trains like one device: same losses and parameters (8 simulated CPU devices).
 
-Every small registry model (``CONFORMANCE_MAX_PARAMS``) runs under pmap, dp, fsdp and tp, the
+Every architecture, as its smallest registry variant (``CONFORMANCE_MAX_PARAMS``), runs under pmap, dp, fsdp and tp, the
 BatchNorm models included, against one cached single-device run per model; three models (``FULL_MATRIX``)
 also run the combinations dp+tp, fsdp+tp, dp+fsdp and dp+fsdp+tp (2 x 2 x 2: all three mesh axes at once).
 A model whose widths the tensor axis does not divide gets the clear error instead.  Known
@@ -27,7 +27,20 @@ from zoo.tasks import task_for
 from zoo.parallel import ParallelConfig
 from zoo.train import make_run_strategy
 
-MODELS = [n for n in zoo.list_models() if zoo.param_count(n) <= zoo.registry.CONFORMANCE_MAX_PARAMS]
+def _smallest_per_architecture():
+    """One model per module class: its smallest small variant (the strategy acts on the architecture's
+    parameters and layers; a family's larger variants change only widths, which TINY shrinks anyway)."""
+    smallest = {}
+    for name in zoo.list_models():
+        size = zoo.param_count(name)
+        if size <= zoo.registry.CONFORMANCE_MAX_PARAMS:
+            module = zoo.registry.get_spec(name).module
+            if module not in smallest or size < smallest[module][0]:
+                smallest[module] = (size, name)
+    return sorted(name for _, name in smallest.values())
+
+
+MODELS = _smallest_per_architecture()
 TINY = {"seed_cnn": {"conv_impl": "xla", "features": (8, 16), "mlp_dim": 32},
         "vit_micro": {"num_layers": 1},
         "seed_lstm": {"unroll": 1, "hidden_sizes": (16, 16)},
@@ -37,14 +50,8 @@ TINY = {"seed_cnn": {"conv_impl": "xla", "features": (8, 16), "mlp_dim": 32},
         "resnet_tiny": {"conv_impl": "xla"},
         # its augmentation draws from the dropout key: off, as dropout is under pmap
         "kws_tiny": {"conv_impl": "xla", "max_shift": 0, "noise_snr_db": None, "time_masks": 0, "freq_masks": 0},
-        "kws_cnn": {"conv_impl": "xla", "features": (4, 8, 8), "mlp_dim": 8, "max_shift": 0, "time_masks": 0,
-                    "freq_masks": 0},
         "tts_fsdd": {"hidden_size": 8, "num_upsample": 2, "frames": 16, "num_mels": 8},
-        "nbeats": {"num_blocks": 2, "num_layers": 2, "hidden_size": 32},
-        "patchtst": {"num_layers": 1, "hidden_size": 16, "mlp_dim": 32},
-        "lstm_seq2seq": {"unroll": 1, "input_shape": (16, 1), "hidden_sizes": (16,), "decoder_sizes": (16,)},
-        "lstm_seq2seq_tiny": {"unroll": 1},
-        "autoencoder": {"hidden_sizes": (32,)}, "vae": {"hidden_sizes": (32,)}, "deep_svdd": {"hidden_sizes": (32, 16)}}
+        "lstm_seq2seq_tiny": {"unroll": 1}}
 # per-device random draws besides dropout, turned off with dropout under pmap (each device draws its own)
 NOISE_FIELDS = ("latent_noise",)
 BATCH, STEPS = 16, 2
