@@ -47,6 +47,16 @@ def canonical_dtype(value, *, field: str):
     return dtype
 
 
+def check_univariate_forecaster(config) -> None:
+    """ValueError unless a forecaster's config reads a univariate context ``(L, 1)`` for task ``forecasting``."""
+    name = type(config).__name__
+    if len(config.input_shape) != 2 or config.input_shape[1] != 1:
+        raise ValueError(f"{name}.input_shape must be (L, 1) (a univariate context), got {config.input_shape!r}")
+    if config.task != "forecasting" or config.layout != "sequence":
+        raise ValueError(f"{name} serves task 'forecasting' on layout 'sequence', got task={config.task!r}, "
+                         f"layout={config.layout!r}")
+
+
 def check_positive_ints(config, *names: str) -> None:
     """ValueError unless each named field of ``config`` is a positive int (or tuple of them)."""
     for name in names:

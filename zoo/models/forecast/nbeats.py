@@ -25,7 +25,7 @@ import jax.numpy as jnp
 
 from zoo import registry
 from zoo.layers import Dense, Dropout, axes, check_input, check_positive_ints, normalize_config, with_logical_constraint
-from zoo.layers.checks import check_common_fields
+from zoo.layers.checks import check_common_fields, check_univariate_forecaster
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -54,14 +54,9 @@ class NBeatsConfig:
 
     def __post_init__(self):
         normalize_config(self)
-        if len(self.input_shape) != 2 or self.input_shape[1] != 1:
-            raise ValueError(f"NBeatsConfig.input_shape must be (L, 1) (a univariate context), got "
-                             f"{self.input_shape!r}")
+        check_univariate_forecaster(self)
         check_positive_ints(self, "horizon", "num_blocks", "num_layers")
         check_common_fields(self)
-        if self.task != "forecasting" or self.layout != "sequence":
-            raise ValueError(f"NBeatsConfig serves task 'forecasting' on layout 'sequence', got task={self.task!r}, "
-                             f"layout={self.layout!r}")
 
 
 class NBeats(nn.Module):

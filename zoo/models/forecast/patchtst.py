@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from zoo import registry
 from zoo.layers import (ATTENTION_IMPLS, Dense, Dropout, LayerNorm, TransformerBlock, axes, check_input,
                         check_positive_ints, explicit, normalize_config, with_logical_constraint)
-from zoo.layers.checks import check_common_fields
+from zoo.layers.checks import check_common_fields, check_univariate_forecaster
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -57,9 +57,7 @@ class PatchTSTConfig:
 
     def __post_init__(self):
         normalize_config(self)
-        if len(self.input_shape) != 2 or self.input_shape[1] != 1:
-            raise ValueError(f"PatchTSTConfig.input_shape must be (L, 1) (a univariate context), got "
-                             f"{self.input_shape!r}")
+        check_univariate_forecaster(self)
         check_positive_ints(self, "horizon", "patch_len", "stride")
         check_common_fields(self)
         length = self.input_shape[0]
@@ -69,9 +67,6 @@ class PatchTSTConfig:
         if self.attention_impl not in ATTENTION_IMPLS:
             raise ValueError(f"PatchTSTConfig.attention_impl must be one of {ATTENTION_IMPLS}, got "
                              f"{self.attention_impl!r}")
-        if self.task != "forecasting" or self.layout != "sequence":
-            raise ValueError(f"PatchTSTConfig serves task 'forecasting' on layout 'sequence', got "
-                             f"task={self.task!r}, layout={self.layout!r}")
 
     @property
     def num_patches(self) -> int:

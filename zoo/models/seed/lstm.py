@@ -28,7 +28,7 @@ import jax.numpy as jnp
 from zoo import registry
 from zoo.layers import (LSTM, Dense, Dropout, axes, check_input, check_positive_ints, explicit, normalize_config,
                         with_logical_constraint)
-from zoo.layers.checks import check_common_fields
+from zoo.layers.checks import check_common_fields, check_univariate_forecaster
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -125,17 +125,12 @@ class LSTMSeq2SeqConfig:
 
     def __post_init__(self):
         normalize_config(self, tuple_fields=("hidden_sizes", "decoder_sizes"))
-        if len(self.input_shape) != 2 or self.input_shape[1] != 1:
-            raise ValueError(f"LSTMSeq2SeqConfig.input_shape must be (L, 1) (a univariate context), got "
-                             f"{self.input_shape!r}")
+        check_univariate_forecaster(self)
         check_positive_ints(self, "horizon", "decoder_sizes")
         check_common_fields(self)
         if not (self.unroll is True or (isinstance(self.unroll, int) and not isinstance(self.unroll, bool)
                                         and self.unroll >= 1)):
             raise ValueError(f"LSTMSeq2SeqConfig.unroll must be True or a positive int, got {self.unroll!r}")
-        if self.task != "forecasting" or self.layout != "sequence":
-            raise ValueError(f"LSTMSeq2SeqConfig serves task 'forecasting' on layout 'sequence', got "
-                             f"task={self.task!r}, layout={self.layout!r}")
 
 
 class LSTMSeq2Seq(nn.Module):
