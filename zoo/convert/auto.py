@@ -22,6 +22,7 @@ _FAMILIES = {
                                    "BertForQuestionAnswering (BertModel / BertForPreTraining with new_head=True)"),
     "gpt2": ("zoo.models.gpt2.hf", "GPT2LMHeadModel, GPT2Model"),
     "resnet": ("zoo.models.resnet.hf", "ResNetForImageClassification"),
+    "t5": ("zoo.models.t5.hf", "T5ForConditionalGeneration"),
     "vit": ("zoo.models.vit.hf", "ViTForImageClassification"),
     "whisper": ("zoo.models.whisper.hf", "WhisperForConditionalGeneration"),
 }

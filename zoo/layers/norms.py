@@ -78,3 +78,24 @@ class BatchNorm(nn.Module):
             y = y + self.param("bias", axes.with_logical_partitioning(self.bias_init, names), (features,),
                                self.param_dtype).astype(jnp.float32)
         return y.astype(self.dtype)
+
+
+class RMSNorm(nn.Module):
+    """Root-mean-square norm over the last axis, scale only (T5's "layer norm"): ``[..., D] -> [..., D]``.
+
+    ``y = scale * x / sqrt(mean(x²) + epsilon)``, no mean subtraction and no bias; the
+    statistic is computed in float32.  Param ``scale [D]`` (logical ``embed``).
+    """
+
+    epsilon: float = 1e-6
+    dtype: Any = jnp.float32
+    param_dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        d = x.shape[-1]
+        scale = self.param("scale", axes.with_logical_partitioning(nn.initializers.ones, (axes.EMBED,)), (d,),
+                           self.param_dtype)
+        x32 = x.astype(jnp.float32)
+        y = x32 * lax.rsqrt(jnp.mean(jnp.square(x32), -1, keepdims=True) + self.epsilon)
+        return (y * scale.astype(jnp.float32)).astype(self.dtype)

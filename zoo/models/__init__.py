@@ -10,6 +10,8 @@ from zoo.models import whisper  # noqa: E402  (speech to text)
 from zoo.models.whisper import Whisper, WhisperConfig
 from zoo.models import tts  # noqa: E402  (speech synthesis)
 from zoo.models.tts import MelTTS, MelTTSConfig
+from zoo.models import t5  # noqa: E402  (encoder-decoder text)
+from zoo.models.t5 import T5, T5Config
 from zoo.models.resnet import ResNet, ResNetConfig
 from zoo.models.seed import MLP, MLPConfig, SeedCNN, SeedCNNConfig, SeedLSTM, SeedLSTMConfig
 from zoo.models.vit import ViT, ViTConfig
@@ -17,4 +19,4 @@ from zoo.models.vit import ViT, ViTConfig
 __all__ = ["anomaly", "forecast", "Bert", "BertConfig", "GPT2", "GPT2Config", "MLP", "MLPConfig", "ResNet", "ResNetConfig", "SeedCNN",
            "SeedCNNConfig", "SeedLSTM", "SeedLSTMConfig", "ViT", "ViTConfig", "bert", "extract_features", "gpt2",
            "pooled_features", "replace_head", "resnet", "seed", "vit", "kws", "KWSCNN", "KWSConfig", "whisper", "Whisper", "WhisperConfig", "tts", "MelTTS",
-           "MelTTSConfig"]
+           "MelTTSConfig", "t5", "T5", "T5Config"]
