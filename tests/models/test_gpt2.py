@@ -79,6 +79,25 @@ def test_cached_decoding_equals_recomputing_the_full_sequence(hf, ids):
     np.testing.assert_array_equal(out, hf_out.numpy())
 
 
+def test_beam_search_is_token_identical_to_hugging_face(hf, ids):
+    torch_model, _, model, variables = hf
+    prompt = ids[:, :5]
+    out = gpt2.generate(model, variables, prompt, 8, temperature=0.0, num_beams=4)
+    with torch.no_grad():
+        ref = torch_model.generate(torch.tensor(prompt, dtype=torch.long), max_new_tokens=8, do_sample=False,
+                                   num_beams=4, pad_token_id=0)
+    np.testing.assert_array_equal(out, ref.numpy())
+    # with an end token this random model often produces (and fills ended beams with, as Hugging Face)
+    eos = int(np.bincount(np.asarray(out[:, 5:]).ravel()).argmax())
+    out = gpt2.generate(model, variables, prompt, 8, temperature=0.0, num_beams=4, eos_token_id=eos,
+                        length_penalty=-1.0)
+    with torch.no_grad():
+        ref = torch_model.generate(torch.tensor(prompt, dtype=torch.long), max_new_tokens=8, do_sample=False,
+                                   num_beams=4, pad_token_id=eos, eos_token_id=eos, length_penalty=-1.0).numpy()
+    np.testing.assert_array_equal(out, np.pad(ref, ((0, 0), (0, 13 - ref.shape[1])), constant_values=eos))
+    assert (np.asarray(out[:, 5:]) == eos).any()
+
+
 def test_sampling_is_reproducible_and_filters_apply(hf, ids):
     _, _, model, variables = hf
     prompt = ids[:, :4]

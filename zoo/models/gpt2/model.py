@@ -3,7 +3,7 @@
 ``[B, T]`` int token ids -> ``[B, T, V]`` next-token logits
 (``logits = LN(h) @ wteᵀ``).  ``decode=True`` runs on a key/value cache (see
 :func:`generate`, which does greedy, temperature, top-k and top-p sampling from a
-``jax.random`` key).
+``jax.random`` key, and beam search, through ``zoo.layers.decoding``).
 
 Variants (Hugging Face sizes: vocabulary 50,257, 1,024 positions)::
 
@@ -31,7 +31,7 @@ import jax.numpy as jnp
 
 from zoo import registry
 from zoo.layers import (ACTIVATIONS, ATTENTION_IMPLS, Dropout, Embed, LayerNorm, TransformerBlock, axes,
-                        check_positive_ints, check_tokens, explicit, normalize_config, padding_mask,
+                        check_positive_ints, check_tokens, decoding, explicit, normalize_config, padding_mask,
                         with_logical_constraint)
 from zoo.layers.checks import check_common_fields
 
@@ -158,59 +158,47 @@ def init_cache(model: GPT2, batch_size: int, max_length: int) -> dict:
     return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
 
 
-def _filter_logits(logits, temperature, top_k: int | None, top_p):
-    """Temperature, then top-k, then top-p (nucleus) filtering of ``[B, V]`` logits."""
-    logits = logits.astype(jnp.float32) / temperature
-    if top_k is not None:
-        kth = jax.lax.top_k(logits, top_k)[0][:, -1:]
-        logits = jnp.where(logits < kth, -jnp.inf, logits)
-    if top_p is not None:
-        order = jnp.argsort(-logits, axis=-1)
-        sorted_logits = jnp.take_along_axis(logits, order, -1)
-        cumulative = jnp.cumsum(jax.nn.softmax(sorted_logits, -1), -1)
-        # keep the smallest prefix whose mass reaches top_p (the first token always stays)
-        drop_sorted = (cumulative - jax.nn.softmax(sorted_logits, -1)) >= top_p
-        drop = jnp.zeros_like(drop_sorted).at[jnp.arange(logits.shape[0])[:, None], order].set(drop_sorted)
-        logits = jnp.where(drop, -jnp.inf, logits)
-    return logits
+_filter_logits = decoding.filter_logits  # (the filters live in zoo.layers.decoding, shared with T5)
 
 
-@functools.partial(jax.jit, static_argnames=("model", "max_new_tokens", "top_k", "use_top_p"))
-def _generate(model, params, prompt, rng, temperature, top_p, *, max_new_tokens, top_k, use_top_p):
-    batch, prompt_len = prompt.shape
+@functools.partial(jax.jit, static_argnames=("model", "max_new_tokens", "top_k", "use_top_p", "num_beams",
+                                             "eos_token_id", "return_logits"))
+def _generate(model, params, prompt, rng, temperature, top_p, length_penalty, *, max_new_tokens, top_k, use_top_p,
+              num_beams, eos_token_id, return_logits):
+    if num_beams > 1:
+        prompt_rows = decoding.expand_beams(prompt, num_beams)
+    else:
+        prompt_rows = prompt
+    batch, prompt_len = prompt_rows.shape
     cache = init_cache(model, batch, prompt_len + max_new_tokens)
-    # sharded like the prompt under Explicit mesh axes, so the scan carries one sharding
-    cache = jax.tree.map(lambda c: explicit.shard_batch_like(c, prompt) if c.ndim else c, cache)
-    greedy = temperature == 0.0
+    # sharded like the prompt under Explicit mesh axes, so the loop carries one sharding
+    cache = jax.tree.map(lambda c: explicit.shard_batch_like(c, prompt_rows) if c.ndim else c, cache)
+    logits, mutated = model.apply({"params": params, "cache": cache}, prompt_rows, decode=True, mutable=["cache"])
 
-    def pick(logits, key):  # temperature and top_p are traced: changing them does not recompile
-        filtered = _filter_logits(logits, jnp.where(greedy, 1.0, temperature), top_k, top_p if use_top_p else None)
-        sampled = jax.random.categorical(key, filtered, -1)
-        return jnp.where(greedy, jnp.argmax(logits, -1), sampled).astype(jnp.int32)
-
-    logits, mutated = model.apply({"params": params, "cache": cache}, prompt, decode=True, mutable=["cache"])
-    keys = jax.random.split(rng, max_new_tokens)
-    first_logits = logits[:, -1].astype(jnp.float32)  # [B, V]
-    token = pick(first_logits, keys[0])
-
-    def step(carry, key):
-        cache, token = carry
-        logits, mutated = model.apply({"params": params, "cache": cache}, token[:, None], decode=True,
+    def step(cache, tokens):  # [R] -> [R, V] logits of the next position
+        logits, mutated = model.apply({"params": params, "cache": cache}, tokens[:, None], decode=True,
                                       mutable=["cache"])
-        logits = logits[:, 0].astype(jnp.float32)
-        nxt = pick(logits, key)
-        return (mutated["cache"], nxt), (nxt, logits)
+        return logits[:, 0].astype(jnp.float32), mutated["cache"]
 
-    _, (tokens, step_logits) = jax.lax.scan(step, (mutated["cache"], token), keys[1:])
-    tokens = jnp.concatenate([token[:, None], tokens.T], 1)  # [B, N]
-    all_logits = jnp.concatenate([first_logits[:, None], jnp.moveaxis(step_logits, 0, 1)], 1)  # [B, N, V]
+    first = logits[:, -1].astype(jnp.float32)  # [R, V]
+    if num_beams > 1:
+        tokens, _ = decoding.beam_search(step, mutated["cache"], first, max_new_tokens=max_new_tokens,
+                                         num_beams=num_beams, eos_id=eos_token_id, pad_id=0 if eos_token_id is None
+                                         else eos_token_id, length_penalty=length_penalty)
+        return jnp.concatenate([prompt, tokens], 1), None
+    out = decoding.sample(step, mutated["cache"], first, max_new_tokens=max_new_tokens, key=rng,
+                          temperature=temperature, top_k=top_k, top_p=top_p if use_top_p else None,
+                          eos_id=eos_token_id, pad_id=0 if eos_token_id is None else eos_token_id,
+                          return_logits=return_logits)
+    tokens, all_logits = out if return_logits else (out, None)
     return jnp.concatenate([prompt, tokens], 1), all_logits
 
 
 def generate(model: GPT2, variables: dict, prompt, max_new_tokens: int, *, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None, key: jax.Array | None = None,
+             num_beams: int = 1, length_penalty: float = 1.0, eos_token_id: int | None = None,
              return_logits: bool = False):
-    """Autoregressive generation with the key/value cache (one compiled program).
+    """Autoregressive generation with the key/value cache (one compiled program, ``zoo.layers.decoding``).
 
     Args:
       model: a :class:`GPT2`.  variables: ``{"params": ...}``.
@@ -221,7 +209,12 @@ def generate(model: GPT2, variables: dict, prompt, max_new_tokens: int, *, tempe
         probability mass >= p (nucleus).  Both apply after the temperature.
       key: a ``jax.random`` key for sampling (the same key gives the same tokens); required
         unless ``temperature == 0`` (greedy).
-      return_logits: also return the ``[B, N, V]`` (unfiltered) logits of each new token.
+      num_beams: > 1: beam search (deterministic: pass ``temperature=0``), as Hugging Face's
+        ``generate(num_beams=...)``, with ``length_penalty``.
+      eos_token_id: a sequence ends after it and is filled with it (None: sequences never end,
+        GPT-2 has no padding id).
+      return_logits: also return the ``[B, N, V]`` (unfiltered) logits of each new token (not
+        with beam search).
 
     Returns:
       ``[B, T0 + N]`` ids (prompt then new tokens), and the logits if asked.
@@ -231,23 +224,21 @@ def generate(model: GPT2, variables: dict, prompt, max_new_tokens: int, *, tempe
         raise ValueError(f"prompt must be int token ids [B, T0] with T0 >= 1, got {prompt.dtype} {prompt.shape}")
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
-    if not temperature >= 0:
-        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature!r}")
-    if top_k is not None and not 1 <= top_k <= model.config.vocab_size:
-        raise ValueError(f"top_k must be in [1, vocab_size={model.config.vocab_size}], got {top_k!r}")
-    if top_p is not None and not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
     if prompt.shape[1] + max_new_tokens > model.config.input_shape[0]:
         raise ValueError(f"{model.config.variant}: prompt ({prompt.shape[1]}) + max_new_tokens ({max_new_tokens}) "
                          f"exceeds the context of {model.config.input_shape[0]} positions")
-    if key is None:
-        if temperature != 0:
-            raise ValueError("sampling (temperature > 0) needs key=jax.random.key(...); pass temperature=0 for "
-                             "greedy decoding")
-        key = jax.random.key(0)  # unused by greedy decoding
+    decoding.check_search_args(num_beams=num_beams, temperature=temperature, top_k=top_k, top_p=top_p, key=key,
+                               vocab_size=model.config.vocab_size, length_penalty=length_penalty)
+    if eos_token_id is not None and not 0 <= eos_token_id < model.config.vocab_size:
+        raise ValueError(f"eos_token_id must be in [0, vocab_size={model.config.vocab_size}), got {eos_token_id!r}")
+    if num_beams > 1 and return_logits:
+        raise ValueError("return_logits is for greedy decoding and sampling, not beam search")
+    key = jax.random.key(0) if key is None else key  # unused by greedy decoding and beam search
     ids, logits = _generate(model, variables["params"], prompt.astype(jnp.int32), key,
                             jnp.float32(temperature), jnp.float32(1.0 if top_p is None else top_p),
-                            max_new_tokens=max_new_tokens, top_k=top_k, use_top_p=top_p is not None)
+                            jnp.float32(length_penalty), max_new_tokens=max_new_tokens, top_k=top_k,
+                            use_top_p=top_p is not None, num_beams=num_beams, eos_token_id=eos_token_id,
+                            return_logits=return_logits)
     return (ids, logits) if return_logits else ids
 
 
