@@ -12,6 +12,7 @@ replays exactly the batches an uninterrupted run would have seen.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +29,9 @@ class ArrayDataset:
         ``{"inputs", "label"}`` for classification or ``{"tokens"}`` for causal LM.
       num_classes: label count (None for tasks without classes).
       layout: the model layout the inputs are shaped for.
+      text: for text-generation data, what evaluation by decoding needs: an object with
+        ``decode(ids) -> str`` (the tokenizer's) and ``test_targets`` (the reference texts, one
+        per test example), e.g. ``zoo.data.seq2seq.TextPairs``; None otherwise.
     """
 
     name: str
@@ -35,6 +39,7 @@ class ArrayDataset:
     test: dict
     num_classes: int | None
     layout: str
+    text: Any = None
 
     def __post_init__(self):
         for split in ("train", "test"):

@@ -256,4 +256,44 @@ def beam_search(step_fn: Callable, state: Any, logits, *, max_new_tokens: int, n
     return c["sequences"][:, 0], c["scores"][:, 0]
 
 
-__all__ = ["beam_search", "check_search_args", "expand_beams", "filter_logits", "reorder_rows", "sample"]
+def encoder_decoder_search(apply_fn: Callable, params, x, mask, *, max_length: int, start_id: int, eos_id: int,
+                           pad_id: int, num_beams: int = 1, length_penalty=1.0, key=None, temperature=0.0,
+                           top_k: int | None = None, top_p=None):
+    """Greedy, sampling or beam search for an encoder-decoder model (call it under ``jit``).
+
+    The model's ``apply_fn`` (``Module.apply``) must offer two methods: ``encode(x, mask)`` ->
+    ``[B, S, D]`` and ``decode(ids, encoded, encoder_mask, decode=True)`` -> ``[B, T, V]`` logits,
+    which on its first call (on ``[B, max_length]`` ids, with the ``"cache"`` collection mutable)
+    creates its key/value caches, cross-attention ones included, and afterwards appends one
+    position per call (T5 does: ``zoo.models.t5``).
+
+    Args:
+      x: ``[B, S]`` source ids.  mask: ``[B, S]`` 1 = token, 0 = padding.
+      max_length: output length including the start token.  start_id, eos_id, pad_id: special ids.
+      num_beams: > 1 for :func:`beam_search` (with ``length_penalty``); else :func:`sample`
+        (greedy for ``temperature == 0``).
+
+    Returns:
+      ``[B, max_length - 1]`` int32 tokens after the start token (pads after EOS).
+    """
+    encoded = apply_fn({"params": params}, x, mask, method="encode")
+    if num_beams > 1:
+        encoded, mask = expand_beams(encoded, num_beams), expand_beams(mask, num_beams)
+    ids = explicit.shard_batch_like(jnp.zeros((encoded.shape[0], max_length), jnp.int32), encoded)
+    _, cache = apply_fn({"params": params}, ids, encoded, mask, decode=True, method="decode", mutable=["cache"])
+
+    def step(cache, tokens):  # [R] -> [R, V] logits of the next position
+        logits, mutated = apply_fn({"params": params, "cache": cache}, tokens[:, None], decode=True,
+                                   method="decode", mutable=["cache"])
+        return logits[:, 0].astype(jnp.float32), mutated["cache"]
+
+    start = explicit.shard_batch_like(jnp.full((encoded.shape[0],), start_id, jnp.int32), encoded)
+    logits, cache = step(cache["cache"], start)
+    if num_beams > 1:
+        return beam_search(step, cache, logits, max_new_tokens=max_length - 1, num_beams=num_beams, eos_id=eos_id,
+                           pad_id=pad_id, length_penalty=length_penalty)[0]
+    return sample(step, cache, logits, max_new_tokens=max_length - 1, key=key, temperature=temperature, top_k=top_k,
+                  top_p=top_p, eos_id=eos_id, pad_id=pad_id)
+
+
+__all__ = ["beam_search", "encoder_decoder_search", "check_search_args", "expand_beams", "filter_logits", "reorder_rows", "sample"]

@@ -18,6 +18,7 @@ from zoo.tasks.classification import (CLASSIFICATION, IGNORE_INDEX, QUESTION_ANS
 from zoo.tasks.synthesis import SPEECH_SYNTHESIS, SpeechSynthesis
 from zoo.tasks.transcription import TRANSCRIPTION, Transcription, word_error_rate
 from zoo.tasks.forecasting import FORECASTING
+from zoo.tasks.seq2seq import SUMMARIZATION, TRANSLATION, Seq2Seq, text_metrics
 
 
 def task_for(model_or_config) -> Task:
@@ -33,4 +34,5 @@ def task_for(model_or_config) -> Task:
 __all__ = ["ANOMALY_RECONSTRUCTION", "ANOMALY_SVDD", "ANOMALY_VAE", "FORECASTING", "ArraySpec", "CAUSAL_LM", "CLASSIFICATION", "CausalLM", "Classification", "EVAL_MASK", "IGNORE_INDEX",
            "QUESTION_ANSWERING", "QuestionAnswering", "TOKEN_CLASSIFICATION", "Task", "TokenClassification",
            "accuracy", "cross_entropy_loss", "get_task", "list_tasks", "register_task", "sums_to_host",
-           "task_for", "SPEECH_SYNTHESIS", "SpeechSynthesis", "TRANSCRIPTION", "Transcription", "word_error_rate"]
+           "task_for", "SPEECH_SYNTHESIS", "SpeechSynthesis", "TRANSCRIPTION", "Transcription", "word_error_rate",
+           "SUMMARIZATION", "TRANSLATION", "Seq2Seq", "text_metrics"]

@@ -166,6 +166,35 @@ def evaluate(eval_fn, state: TrainState, split: dict, batch_size: int, task: Tas
     return task.metrics(totals)
 
 
+def evaluate_decoded(model, state, dataset, batch_size: int, task: Task, strategy=None) -> dict:
+    """A decoding task's metrics of the test split (``task.decodes``): decode every example, score the text.
+
+    Greedy decoding (``task.predict``) runs compiled on one device with the parameters as a
+    checkpoint holds them (one copy); ``dataset.text`` turns ids into text and holds the references.
+    """
+    if not getattr(task, "decodes", False):
+        return {}
+    if dataset.text is None:
+        raise ValueError(f"task {task.name!r} evaluates by decoding, but dataset {dataset.name!r} has no text "
+                         "(ArrayDataset.text: a tokenizer's decode and the reference texts)")
+    items = strategy.checkpoint_items(state) if strategy is not None else state.checkpoint_items()
+    variables = {"params": jax.device_get(items["params"])}
+    predict = _compiled_predict(task, model)
+    split = dataset.test
+    n = len(next(iter(split.values())))
+    rows = []
+    for batch in eval_batches(split, min(batch_size, n)):
+        keys = task.schema(model.config)
+        ids = predict(variables, {k: batch[k] for k in keys})
+        rows.append(np.asarray(ids)[np.asarray(batch["mask"]) > 0])
+    return task.decoded_metrics(np.concatenate(rows), dataset.text.test_targets, dataset.text.decode)
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled_predict(task: Task, model):
+    return jax.jit(lambda variables, batch: task.predict(model.apply, variables, batch, config=model.config))
+
+
 def _check_resumable(meta: dict, expected: dict, schedule: BatchSchedule, workdir: str) -> None:
     version = meta.get("format_version")
     if version != expected["format_version"]:
@@ -410,6 +439,7 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
                     checkpoint(done, state, None)
                 elif is_ckpt:
                     test = evaluate(eval_fn, state, dataset.test, config.eval_batch_size, task)
+                    test.update(evaluate_decoded(model, state, dataset, config.eval_batch_size, task, strategy))
                     row.update({f"test_{k}": v for k, v in test.items()})
                     if config.early_stopping_patience:
                         if task.better(test[task.best_metric], early["best"]):
@@ -441,6 +471,7 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
 
     final_step = int(ckpt_step(state))
     test = evaluate(eval_fn, state, dataset.test, config.eval_batch_size, task)
+    test.update(evaluate_decoded(model, state, dataset, config.eval_batch_size, task, strategy))
     if final_step > total_steps:
         print(f"note: the checkpoint in {workdir} is at step {final_step}, past the requested {total_steps}; "
               "nothing was trained", file=sys.stderr)
@@ -523,4 +554,4 @@ def ckpt_step(state) -> int:
     return int(jax.device_get(state.step).reshape(-1)[0])
 
 
-__all__ = ["TrainConfig", "train_and_evaluate", "evaluate", "load_run", "plan_memory", "make_run_strategy"]
+__all__ = ["TrainConfig", "train_and_evaluate", "evaluate", "evaluate_decoded", "load_run", "plan_memory", "make_run_strategy"]

@@ -28,7 +28,8 @@ Variants::
     name       layers (enc/dec)  width  heads  head_dim  mlp    feed-forward  params
     t5_small        6 / 6          512      8        64  2,048  relu          60,506,624 (google-t5/t5-small)
     t5_base        12 / 12         768     12        64  3,072  relu          222,903,552 (google-t5/t5-base)
-    t5_tiny         2 / 2           64      4        16    128  gated gelu    tests and examples (vocab 512)
+    t5_tiny         2 / 2           64      4        16    128  gated gelu    tests and examples (vocab 512, tied
+                                                                             and scaled output as v1.0)
 
 Checkpoints: :func:`zoo.from_pretrained` / :func:`zoo.save_pretrained` (``zoo.models.t5.hf``).
 """
@@ -50,6 +51,7 @@ from zoo.layers import (ACTIVATIONS, Dense, Dropout, Embed, activation_fn, axes,
 from zoo.layers.checks import check_common_fields
 
 _NEG = jnp.finfo(jnp.float32).min
+TASKS = ("translation", "summarization")  # zoo.tasks.seq2seq: the same training, BLEU or ROUGE-L picks the best
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -73,6 +75,7 @@ class T5Config:
         weights (Hugging Face uses ``dropout_rate`` there too).
       layer_norm_eps: epsilon of the RMS norms.
       pad_token_id, eos_token_id, decoder_start_token_id: special ids (T5 starts from the pad id).
+      task: ``"translation"`` or ``"summarization"`` (``zoo.tasks.seq2seq``).
       dtype / param_dtype: compute / storage dtypes.
     """
 
@@ -98,7 +101,7 @@ class T5Config:
     pad_token_id: int = 0
     eos_token_id: int = 1
     decoder_start_token_id: int = 0
-    task: str = "seq2seq"
+    task: str = "translation"
     layout: str = "tokens"
     dtype: Any = jnp.float32
     param_dtype: Any = jnp.float32
@@ -125,8 +128,9 @@ class T5Config:
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < self.vocab_size:
                 raise ValueError(f"{name}.{field} must be an id in [0, vocab_size={self.vocab_size}), got {value!r}")
-        if self.task != "seq2seq":
-            raise ValueError(f"{name}.task must be 'seq2seq', got {self.task!r}")
+        if self.task not in TASKS:
+            raise ValueError(f"{name}.task must be one of {TASKS} (the metric that picks the best checkpoint: BLEU "
+                             f"or ROUGE-L), got {self.task!r}")
         if self.layout != "tokens":
             raise ValueError(f"{name}.layout must be 'tokens', got {self.layout!r}")
 
@@ -475,31 +479,14 @@ def _check_source(model: T5, x, attention_mask):
     return x.astype(jnp.int32), mask
 
 
-@functools.partial(jax.jit, static_argnames=("model", "max_length", "num_beams", "top_k", "use_top_p", "method"))
+@functools.partial(jax.jit, static_argnames=("model", "max_length", "num_beams", "top_k", "use_top_p"))
 def _generate(model, params, x, mask, key, temperature, top_p, length_penalty, *, max_length, num_beams, top_k,
-              use_top_p, method):
+              use_top_p):
     cfg = model.config
-    encoded = model.apply({"params": params}, x, mask, method=T5.encode)
-    batch = x.shape[0]
-    if method == "beam":
-        encoded, mask = (decoding.expand_beams(a, num_beams) for a in (encoded, mask))
-    cache = init_cache(model, params, encoded, mask, max_length)
-
-    def step(cache, tokens):  # [B] -> [B, V] logits of the next position
-        logits, mutated = model.apply({"params": params, "cache": cache}, tokens[:, None], decode=True,
-                                      method=T5.decode, mutable=["cache"])
-        return logits[:, 0].astype(jnp.float32), mutated["cache"]
-
-    rows = batch * (num_beams if method == "beam" else 1)
-    start = explicit.shard_batch_like(jnp.full((rows,), cfg.decoder_start_token_id, jnp.int32), encoded)
-    logits, cache = step(cache, start)
-    if method == "beam":
-        return decoding.beam_search(step, cache, logits, max_new_tokens=max_length - 1, num_beams=num_beams,
-                                    eos_id=cfg.eos_token_id, pad_id=cfg.pad_token_id,
-                                    length_penalty=length_penalty)[0]
-    return decoding.sample(step, cache, logits, max_new_tokens=max_length - 1, key=key, temperature=temperature,
-                           top_k=top_k, top_p=top_p if use_top_p else None, eos_id=cfg.eos_token_id,
-                           pad_id=cfg.pad_token_id)
+    return decoding.encoder_decoder_search(
+        model.apply, params, x, mask, max_length=max_length, start_id=cfg.decoder_start_token_id,
+        eos_id=cfg.eos_token_id, pad_id=cfg.pad_token_id, num_beams=num_beams, length_penalty=length_penalty, key=key,
+        temperature=temperature, top_k=top_k, top_p=top_p if use_top_p else None)
 
 
 def generate(model: T5, variables: dict, x, *, attention_mask=None, max_length: int | None = None,
@@ -528,11 +515,10 @@ def generate(model: T5, variables: dict, x, *, attention_mask=None, max_length: 
                          f"{max_length!r}")
     decoding.check_search_args(num_beams=num_beams, temperature=temperature, top_k=top_k, top_p=top_p, key=key,
                                vocab_size=cfg.vocab_size, length_penalty=length_penalty)
-    method = "beam" if num_beams > 1 else "sample"
     key = jax.random.key(0) if key is None else key  # unused by greedy and beam search
     out = _generate(model, variables["params"], x, mask, key, jnp.float32(temperature),
                     jnp.float32(1.0 if top_p is None else top_p), jnp.float32(length_penalty), max_length=max_length,
-                    num_beams=num_beams, top_k=top_k, use_top_p=top_p is not None, method=method)
+                    num_beams=num_beams, top_k=top_k, use_top_p=top_p is not None)
     start = jnp.full((x.shape[0], 1), cfg.decoder_start_token_id, jnp.int32)
     return jnp.concatenate([explicit.shard_batch_like(start, out), out], 1)
 
@@ -544,8 +530,9 @@ def _register(name, description, **fields):
 _register("t5_small", "T5 v1.0 small (google-t5/t5-small): 6/6 layers, 512 wide, 8 heads, ReLU feed-forward")
 _register("t5_base", "T5 v1.0 base (google-t5/t5-base): 12/12 layers, 768 wide, 12 heads, ReLU feed-forward",
           hidden_size=768, num_heads=12, mlp_dim=3072, num_layers=12)
-_register("t5_tiny", "T5 v1.1-style tiny (gated GELU, 2/2 layers, 64 wide, vocabulary 512): tests and examples",
+# tiny: the v1.1 feed-forward with v1.0's tied, scaled output (logits of unit scale at initialisation)
+_register("t5_tiny", "T5 tiny (gated GELU, tied scaled output, 2/2 layers, 64 wide, vocabulary 512): tests, examples",
           vocab_size=512, hidden_size=64, num_heads=4, head_dim=16, mlp_dim=128, num_layers=2,
           relative_attention_num_buckets=16, relative_attention_max_distance=64, input_shape=(64,), target_length=32,
-          activation="gelu_tanh", gated_mlp=True, scale_decoder_outputs=False, dropout_rate=0.0,
+          activation="gelu_tanh", gated_mlp=True, dropout_rate=0.0,
           attention_dropout_rate=0.0)
