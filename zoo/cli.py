@@ -297,6 +297,16 @@ def _transcribe(args) -> int:
     return 0
 
 
+def _generate(args) -> int:
+    from zoo.train.generate import generate_text
+
+    inputs = args.input
+    for text, out in zip(inputs, generate_text(args.workdir, inputs, step=args.step, num_beams=args.num_beams,
+                                               length_penalty=args.length_penalty, long=args.long)):
+        print(out if len(inputs) == 1 else f"{text}\t{out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zoo", description="JAX/Flax model zoo")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -420,6 +430,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step", type=int, default=None, help="checkpoint step (default: the newest)")
     p.add_argument("files", nargs="+", help="mono 8 kHz WAV files")
     p.set_defaults(func=_transcribe)
+
+    p = sub.add_parser("generate", help="print the output text of a translation or summarization run",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--workdir", required=True, help="a run written by zoo train (e.g. t5_tiny on translate:en-de)")
+    p.add_argument("--input", action="append", required=True, help="a source text (repeat for several)")
+    p.add_argument("--step", type=int, default=None, help="checkpoint step (default: the newest)")
+    p.add_argument("--num-beams", type=int, default=1, help="1 = greedy; > 1 = beam search")
+    p.add_argument("--length-penalty", type=_finite_float, default=1.0, help="beam search: > 0 favours longer outputs")
+    p.add_argument("--long", default="truncate", choices=["truncate", "refuse"],
+                   help="a source longer than the model's maximum is cut or refused")
+    p.set_defaults(func=_generate)
     return parser
 
 

@@ -18,7 +18,9 @@ Datasets (``load_dataset(name, model_config)``; the model's task is ``translatio
   standard library.
 
 Options after the name, comma-separated: ``long=truncate`` (default) cuts sources longer than
-the model's ``input_shape`` (keeping their EOS); ``long=refuse`` makes them an error.
+the model's ``input_shape`` (keeping their EOS); ``long=refuse`` makes them an error;
+``tokenizer=DIR`` uses the ``tokenizer.json`` in ``DIR`` (a Hugging Face T5 checkpoint's, with
+``<pad>``, ``</s>``, ``<unk>`` as ids 0, 1, 2) instead of learning one.
 
 Text is NFKC-normalised (CLDR's narrow no-break spaces become spaces) and tokenised by a BPE
 tokenizer learnt here from the **training** side (sources and targets) by
@@ -102,32 +104,41 @@ def train_bpe_tokenizer(texts: Sequence[str], vocab_size: int):
         raise ValueError(f"the texts have {len(chars)} distinct characters: a vocabulary of {vocab_size} cannot hold "
                          f"them and {len(SPECIAL_TOKENS)} special tokens")
     vocab = {t: i for i, t in enumerate((*SPECIAL_TOKENS, *chars))}
-    splits = {w: list(w) for w in words}
+    items = sorted(words.items())
+    splits = [list(w) for w, _ in items]
+    freqs = [f for _, f in items]
+    pairs = collections.Counter()
+    where = collections.defaultdict(set)  # pair -> indices of the words holding it
+    for i, parts in enumerate(splits):
+        for pair in zip(parts, parts[1:]):
+            pairs[pair] += freqs[i]
+            where[pair].add(i)
     merges = []
-    while len(vocab) < vocab_size:
-        pairs = collections.Counter()
-        for w, parts in splits.items():
-            for a, b in zip(parts, parts[1:]):
-                pairs[a, b] += words[w]
-        if not pairs:
-            break
+    while len(vocab) < vocab_size and pairs:
         (a, b), count = min(pairs.items(), key=lambda kv: (-kv[1], kv[0]))
         if count < 2:
             break
         merged = a + b
         merges.append((a, b))
         vocab.setdefault(merged, len(vocab))
-        for w, parts in splits.items():
-            if len(parts) > 1:
-                out, i = [], 0
-                while i < len(parts):
-                    if i + 1 < len(parts) and parts[i] == a and parts[i + 1] == b:
-                        out.append(merged)
-                        i += 2
-                    else:
-                        out.append(parts[i])
-                        i += 1
-                splits[w] = out
+        for i in sorted(where.pop((a, b), ())):
+            parts = splits[i]
+            for pair in zip(parts, parts[1:]):  # the word's pairs leave the counts, then its new ones join
+                pairs[pair] -= freqs[i]
+                if pairs[pair] <= 0:
+                    del pairs[pair]
+            out, j = [], 0
+            while j < len(parts):
+                if j + 1 < len(parts) and parts[j] == a and parts[j + 1] == b:
+                    out.append(merged)
+                    j += 2
+                else:
+                    out.append(parts[j])
+                    j += 1
+            splits[i] = out
+            for pair in zip(out, out[1:]):
+                pairs[pair] += freqs[i]
+                where[pair].add(i)
     tokenizer = Tokenizer(models.BPE(vocab, merges, unk_token=UNK))
     tokenizer.normalizer, tokenizer.pre_tokenizer = normalizer, pre
     tokenizer.decoder = decoders.Metaspace()
@@ -161,8 +172,9 @@ def encode_pairs(tokenizer, sources: Sequence[str], targets: Sequence[str], sour
     n = len(sources)
     inputs = np.zeros((n, source_length), np.int32)
     labels = np.full((n, target_length), IGNORE_INDEX, np.int32)
-    src_ids = [e.ids for e in tokenizer.encode_batch(list(sources))]
-    tgt_ids = [e.ids for e in tokenizer.encode_batch(list(targets))]
+    # no post-processing: a checkpoint's tokenizer.json may append </s> itself (T5's does)
+    src_ids = [e.ids for e in tokenizer.encode_batch(list(sources), add_special_tokens=False)]
+    tgt_ids = [e.ids for e in tokenizer.encode_batch(list(targets), add_special_tokens=False)]
     for i, (s, t) in enumerate(zip(src_ids, tgt_ids)):
         if not t:
             raise ValueError(f"example {i} has an empty target ({targets[i]!r}): nothing to learn to produce")
@@ -341,9 +353,10 @@ def _parse(name: str, default: str | None) -> tuple[str | None, dict]:
             options[key] = value
         else:
             positional = part
-    unknown = set(options) - {"long"}
+    unknown = set(options) - {"long", "tokenizer"}
     if unknown:
-        raise ValueError(f"{base} takes the option long=truncate|refuse; got {sorted(unknown)} in {name!r}")
+        raise ValueError(f"{base} takes the options long=truncate|refuse and tokenizer=DIR; got {sorted(unknown)} in "
+                         f"{name!r}")
     return positional, options
 
 
@@ -364,9 +377,24 @@ def _tokenizer(texts: tuple[str, ...], vocab_size: int):
     return train_bpe_tokenizer(texts, vocab_size)
 
 
-def _dataset(name: str, config, train: list, test: list, long: str) -> ArrayDataset:
+def load_tokenizer(path):
+    """A ``tokenizers.Tokenizer`` from a directory holding ``tokenizer.json`` (e.g. a Hugging Face T5 checkpoint's)."""
+    import os
+
+    from tokenizers import Tokenizer
+
+    file = os.path.join(os.fspath(path), "tokenizer.json")
+    if not os.path.isfile(file):
+        raise ValueError(f"no tokenizer.json in {path}")
+    tokenizer = Tokenizer.from_file(file)
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer
+
+
+def _dataset(name: str, config, train: list, test: list, long: str, tokenizer_dir: str | None = None) -> ArrayDataset:
     texts = tuple(t for pair in train for t in pair)
-    tokenizer = _tokenizer(texts, config.vocab_size)
+    tokenizer = _tokenizer(texts, config.vocab_size) if tokenizer_dir is None else load_tokenizer(tokenizer_dir)
     check_vocabulary(tokenizer, config.vocab_size, model=getattr(config, "variant", "the model"))
     lengths = (config.input_shape[0], config.target_length)
     start = config.decoder_start_token_id
@@ -385,7 +413,7 @@ def load_translation(name: str, model_config, *, seed: int = 0) -> ArrayDataset:
         raise ValueError(f"translate takes a language pair SRC-TGT (e.g. translate:en-de), got {pair!r}")
     _check_model(model_config, "translate", ("translation",))
     train, test = translation_pairs(*pair.split("-"))
-    return _dataset(str(name), model_config, train, test, options.get("long", "truncate"))
+    return _dataset(str(name), model_config, train, test, options.get("long", "truncate"), options.get("tokenizer"))
 
 
 def load_docstrings(name: str, model_config, *, seed: int = 0) -> ArrayDataset:
@@ -396,9 +424,10 @@ def load_docstrings(name: str, model_config, *, seed: int = 0) -> ArrayDataset:
         raise ValueError(f"docstrings takes only the option long=truncate|refuse, got {name!r}")
     _check_model(model_config, "docstrings", ("summarization",))
     train, test, _ = docstring_pairs()
-    return _dataset(str(name), model_config, train, test, options.get("long", "truncate"))
+    return _dataset(str(name), model_config, train, test, options.get("long", "truncate"), options.get("tokenizer"))
 
 
 __all__ = ["DOCSTRING_MODULES", "LANGUAGES", "SPECIAL_TOKENS", "TextPairs", "check_vocabulary", "decode_ids",
-           "docstring_pairs", "encode_pairs", "lead_sentence", "load_docstrings", "load_translation", "normalize",
+           "docstring_pairs", "encode_pairs", "lead_sentence", "load_docstrings", "load_tokenizer", "load_translation",
+           "normalize",
            "train_bpe_tokenizer", "translation_pairs", "translation_values"]
