@@ -51,7 +51,7 @@ def test_layouts_the_digits_cannot_fill_are_errors(layout, shape, message):
 
 
 def test_unknown_dataset_is_an_error():
-    with pytest.raises(ValueError, match="unknown dataset 'imagenet22k'; available: breast_cancer, cifar10, digits, digits_ovr, fsdd, imagenet"):
+    with pytest.raises(ValueError, match="unknown dataset 'imagenet22k'; available: breast_cancer, cifar10, digits, digits_ovr, docstrings, fsdd, imagenet"):
         load_dataset("imagenet22k", zoo.get_config("mlp"))
 
 

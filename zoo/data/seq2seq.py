@@ -52,6 +52,7 @@ LANGUAGES = ("en", "de", "fr", "es", "it")
 IGNORE_INDEX = -100
 HELD_OUT = 20  # one value in HELD_OUT is held out
 LONG_POLICIES = ("truncate", "refuse")
+MAX_SUMMARY_WORDS = 16  # docstrings: longer one-line summaries are left out
 DOCSTRING_MODULES = ("os", "os.path", "shutil", "json", "re", "string", "textwrap", "random", "statistics", "math",
                      "itertools", "functools", "operator", "collections", "heapq", "bisect", "copy", "inspect",
                      "pathlib", "glob", "fnmatch", "tempfile", "zipfile", "tarfile", "gzip", "csv", "base64",
@@ -63,7 +64,16 @@ DOCSTRING_MODULES = ("os", "os.path", "shutil", "json", "re", "string", "textwra
                      "decimal", "fractions", "numbers", "cmath", "array", "weakref", "gc", "dis", "ast",
                      "tokenize", "keyword", "importlib", "pkgutil", "zlib", "lzma", "bz2", "mimetypes",
                      "platform", "sysconfig", "shlex", "configparser", "queue", "sched", "signal", "mmap",
-                     "ipaddress", "wave", "colorsys", "imghdr", "doctest", "unittest", "pydoc", "timeit")
+                     "ipaddress", "wave", "colorsys", "imghdr", "doctest", "unittest", "pydoc", "timeit",
+                     "urllib.request", "http.server", "http.cookiejar", "email.message", "email.parser",
+                     "xml.etree.ElementTree", "concurrent.futures", "multiprocessing.pool", "io", "optparse",
+                     "getopt", "plistlib", "netrc", "ftplib", "smtplib", "poplib", "imaplib", "quopri", "filecmp",
+                     "fileinput", "stat", "linecache", "trace", "tracemalloc", "pstats", "cProfile", "bdb", "pdb",
+                     "code", "codeop", "zipimport", "runpy", "xmlrpc.client", "wsgiref.util", "selectors",
+                     "asyncio.tasks", "asyncio.events", "asyncio.streams", "logging.handlers", "unittest.mock",
+                     "email.headerregistry", "email.generator", "json.decoder", "json.encoder", "tomllib",
+                     "zoneinfo", "graphlib", "contextvars", "mailbox", "modulefinder", "pyclbr", "symtable",
+                     "tabnanny", "compileall", "py_compile", "ensurepip", "venv", "zipapp", "string.templatelib")
 
 
 def normalize(text: str) -> str:
@@ -186,8 +196,8 @@ def encode_pairs(tokenizer, sources: Sequence[str], targets: Sequence[str], sour
             s = s[:source_length - 1] + [eos]
         t = t + [eos]
         if len(t) > target_length:
-            raise ValueError(f"example {i}'s target has {len(t)} tokens, more than target_length={target_length}: "
-                             f"{targets[i][:60]!r}")
+            raise ValueError(f"example {i}'s target has {len(t)} tokens, more than target_length={target_length} "
+                             f"(raise the model's target_length): {targets[i][:60]!r}")
         inputs[i, :len(s)] = s
         labels[i, :len(t)] = t
     shifted = np.concatenate([np.full((n, 1), start_id, np.int32), labels[:, :-1]], 1)
@@ -291,13 +301,49 @@ def translation_pairs(source: str, target: str) -> tuple[list, list]:
 # -- docstring summaries ----------------------------------------------------------------------------------
 
 def _summary_and_body(doc: str) -> tuple[str, str] | None:
+    """PEP 257: a summary line, then (after a blank line) the body; ``body`` is "" for a one-line docstring."""
     lines = inspect.cleandoc(doc).splitlines()
-    if len(lines) < 3 or lines[1].strip():  # PEP 257: a summary line, a blank line, the body
+    if not lines or (len(lines) > 1 and lines[1].strip()):
         return None
     summary, body = lines[0].strip(), " ".join(lines[2:]).strip()
-    if not summary or not body or len(summary.split()) < 3:
+    if not 3 <= len(summary.split()) <= MAX_SUMMARY_WORDS or not summary.endswith("."):
         return None
     return summary, body
+
+
+def _code_without_docstring(fn) -> str | None:
+    """The function's source with its docstring removed (None when the source is not available)."""
+    import ast
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    node = tree.body[0] if tree.body else None
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or not node.body:
+        return None
+    body = node.body[1:] if isinstance(node.body[0], ast.Expr) and isinstance(
+        getattr(node.body[0], "value", None), ast.Constant) else node.body
+    return " ".join(ast.unparse(stmt) for stmt in body) or None
+
+
+def _public_functions(module):
+    """``(qualified name, function)`` of the module's public functions and its public classes' methods, sorted."""
+    out = []
+    for attr in sorted(vars(module)):
+        obj = getattr(module, attr)
+        if attr.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
+            continue
+        if inspect.isfunction(obj):
+            out.append((attr, obj))
+        elif inspect.isclass(obj):
+            for name in sorted(vars(obj)):
+                method = vars(obj)[name]
+                method = getattr(method, "__func__", method)  # static / class methods
+                if not name.startswith("_") and inspect.isfunction(method):
+                    out.append((f"{attr}.{name}", method))
+    return out
 
 
 @functools.lru_cache(maxsize=1)
@@ -318,10 +364,8 @@ def docstring_pairs() -> tuple[list, list, list]:
         split = test if i % 5 == 4 else train
         if split is test:
             held.append(name)
-        for attr in sorted(vars(module)):
-            fn = getattr(module, attr)
-            if attr.startswith("_") or not inspect.isfunction(fn) or fn.__module__ != module.__name__ \
-                    or not fn.__doc__ or id(fn) in seen:
+        for qualname, fn in _public_functions(module):
+            if id(fn) in seen or not fn.__doc__:
                 continue
             seen.add(id(fn))
             parts = _summary_and_body(fn.__doc__)
@@ -332,7 +376,11 @@ def docstring_pairs() -> tuple[list, list, list]:
             except (TypeError, ValueError):
                 signature = "(...)"
             summary, body = parts
-            split.append((normalize(f"def {attr}{signature}: {body}"), normalize(summary)))
+            if not body:  # a one-line docstring: the code says what the function does
+                body = _code_without_docstring(fn)
+                if body is None:
+                    continue
+            split.append((normalize(f"def {qualname}{signature}: {body}"), normalize(summary)))
     return train, test, held
 
 
