@@ -34,3 +34,19 @@ def test_ranking_split_holds_out_latest_per_user(data):
         rated = set(data.items[data.users == test.users[row]].tolist())
         assert not rated & set(negatives[row].tolist())
         assert len(set(negatives[row].tolist())) == 100
+
+
+def test_peers_beat_trivial_predictors(data):
+    from zoo.peers.recommend import BiasBaseline, MostPopular, hit_ratio_ndcg, rmse
+
+    train, test = rating_split(data, seed=0)
+    baseline = BiasBaseline().fit(train)
+    global_mean = rmse(np.full(len(test), train.ratings.mean()), test.ratings)
+    assert rmse(baseline.predict(test.users, test.items), test.ratings) < global_mean - 0.05
+    rtrain, rtest = ranking_split(data)
+    rtest = rtest.subset(np.arange(200))
+    negatives = sample_negatives(data, rtest, seed=0)
+    pop = MostPopular().fit(rtrain)
+    hr, ndcg = hit_ratio_ndcg(pop.score(rtest.users, rtest.items), pop.score(rtest.users[:, None], negatives))
+    assert hr > 0.2 and 0 < ndcg <= hr  # random ranking would give HR@10 about 10/101
+    assert hit_ratio_ndcg(np.ones(2), np.zeros((2, 5))) == (1.0, 1.0)
