@@ -102,6 +102,15 @@ class Task:
         """Scalar training loss of ``outputs`` (the model's) on a training batch."""
         raise NotImplementedError
 
+    def loss_weight(self, outputs, batch: dict) -> jax.Array | None:
+        """The denominator of the loss's mean when it is a mean over a varying number of items (target tokens).
+
+        ``None`` (the default): every example weighs the same.  Under ``pmap`` the train step weights each
+        device's loss and train metrics by ``loss_weight / mean over devices of loss_weight``, so the step
+        averages over the global batch's tokens as one device (and the jit strategies) do.
+        """
+        return None
+
     def train_metrics(self, outputs, batch: dict) -> dict:
         """Scalar metrics of a training batch besides the loss (e.g. ``accuracy``)."""
         return {}
@@ -159,9 +168,15 @@ def sums_to_host(sums: dict) -> dict:
     return {k: float(v) if np.ndim(v) == 0 else np.asarray(v, np.float64) for k, v in jax.device_get(sums).items()}
 
 
+def weighted_mean(values: jax.Array, weights: jax.Array) -> jax.Array:
+    """``sum(values * weights) / sum(weights)`` (0 when no weight)."""
+    return (values * weights).sum() / jnp.maximum(weights.sum(), 1.0)
+
+
 def padded_mask(mask: jax.Array, like: jax.Array) -> jax.Array:
     """``mask [B]`` broadcast to ``like``'s rank (``[B, 1, ...]``)."""
     return mask.reshape(mask.shape + (1,) * (like.ndim - 1)).astype(jnp.float32)
 
 
-__all__ = ["ArraySpec", "EVAL_MASK", "Task", "get_task", "list_tasks", "padded_mask", "register_task", "sums_to_host"]
+__all__ = ["ArraySpec", "EVAL_MASK", "Task", "get_task", "list_tasks", "padded_mask", "register_task", "sums_to_host",
+           "weighted_mean"]

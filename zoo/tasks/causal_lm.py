@@ -16,7 +16,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from zoo.tasks.base import ArraySpec, Task, padded_mask, register_task
+from zoo.tasks.base import ArraySpec, Task, padded_mask, register_task, weighted_mean
 from zoo.tasks.classification import token_items
 
 
@@ -57,11 +57,14 @@ class CausalLM(Task):
         if label_smoothing:
             raise ValueError("label_smoothing is implemented for classification, not task 'causal_lm'")
         losses, _, weights = self._items(outputs, batch)
-        return (losses * weights).sum() / jnp.maximum(weights.sum(), 1.0)
+        return weighted_mean(losses, weights)
 
     def train_metrics(self, outputs, batch):
         _, correct, weights = self._items(outputs, batch)
-        return {"accuracy": (correct * weights).sum() / jnp.maximum(weights.sum(), 1.0)}
+        return {"accuracy": weighted_mean(correct, weights)}
+
+    def loss_weight(self, outputs, batch):
+        return self._items(outputs, batch)[2].sum()
 
     def eval_sums(self, outputs, batch, mask):
         losses, correct, weights = self._items(outputs, batch)

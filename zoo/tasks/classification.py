@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from zoo.tasks.base import ArraySpec, Task, padded_mask, register_task
+from zoo.tasks.base import ArraySpec, Task, padded_mask, register_task, weighted_mean
 
 IGNORE_INDEX = -100  # token label that takes no part in loss or metrics
 TOKEN_INPUT_KEYS = ("attention_mask", "token_type_ids")
@@ -116,11 +116,14 @@ class _LabelTask(Task):
         if label_smoothing:
             raise ValueError(f"label_smoothing is implemented for classification, not task {self.name!r}")
         losses, _, weights = self.per_item(outputs, batch["label"])
-        return (losses * weights).sum() / jnp.maximum(weights.sum(), 1.0)
+        return weighted_mean(losses, weights)
 
     def train_metrics(self, outputs, batch):
         _, correct, weights = self.per_item(outputs, batch["label"])
-        return {"accuracy": (correct * weights).sum() / jnp.maximum(weights.sum(), 1.0)}
+        return {"accuracy": weighted_mean(correct, weights)}
+
+    def loss_weight(self, outputs, batch):
+        return self.per_item(outputs, batch["label"])[2].sum()
 
     def eval_sums(self, outputs, batch, mask):
         return _masked_sums(*self.per_item(outputs, batch["label"]), mask)

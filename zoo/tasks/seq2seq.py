@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from zoo.tasks.base import ArraySpec, Task, register_task
+from zoo.tasks.base import ArraySpec, Task, register_task, weighted_mean
 from zoo.tasks.classification import IGNORE_INDEX, _loss_accuracy, _masked_sums, token_items
 
 DECODED_METRICS = ("bleu", "chrf", "rouge_l", "exact_match")
@@ -84,11 +84,14 @@ class Seq2Seq(Task):
         if label_smoothing:
             raise ValueError(f"label_smoothing is implemented for classification, not task {self.name!r}")
         losses, _, weights = token_items(outputs, batch["labels"])
-        return (losses * weights).sum() / jnp.maximum(weights.sum(), 1.0)
+        return weighted_mean(losses, weights)
 
     def train_metrics(self, outputs, batch):
         _, correct, weights = token_items(outputs, batch["labels"])
-        return {"accuracy": (correct * weights).sum() / jnp.maximum(weights.sum(), 1.0)}
+        return {"accuracy": weighted_mean(correct, weights)}
+
+    def loss_weight(self, outputs, batch):
+        return token_items(outputs, batch["labels"])[2].sum()
 
     def eval_sums(self, outputs, batch, mask):
         return _masked_sums(*token_items(outputs, batch["labels"]), mask)

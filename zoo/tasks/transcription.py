@@ -21,7 +21,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from zoo.tasks.base import ArraySpec, Task, register_task
+from zoo.tasks.base import ArraySpec, Task, register_task, weighted_mean
 from zoo.tasks.classification import IGNORE_INDEX, _loss_accuracy, _masked_sums, token_items
 
 
@@ -63,11 +63,14 @@ class Transcription(Task):
         if label_smoothing:
             raise ValueError("label_smoothing is implemented for classification, not task 'transcription'")
         losses, _, weights = token_items(outputs, batch["labels"])
-        return (losses * weights).sum() / jnp.maximum(weights.sum(), 1.0)
+        return weighted_mean(losses, weights)
 
     def train_metrics(self, outputs, batch):
         _, correct, weights = token_items(outputs, batch["labels"])
-        return {"accuracy": (correct * weights).sum() / jnp.maximum(weights.sum(), 1.0)}
+        return {"accuracy": weighted_mean(correct, weights)}
+
+    def loss_weight(self, outputs, batch):
+        return token_items(outputs, batch["labels"])[2].sum()
 
     def eval_sums(self, outputs, batch, mask):
         return _masked_sums(*token_items(outputs, batch["labels"]), mask)

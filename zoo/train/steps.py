@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from zoo.tasks import accuracy, cross_entropy_loss  # noqa: F401  (re-exported: zoo.train.accuracy, ...)
@@ -34,14 +35,28 @@ def loss_fn(params, state: TrainState, batch: dict, key: jax.Array, label_smooth
     return state.task.loss(outputs, batch, label_smoothing=label_smoothing), (outputs, new_model_state)
 
 
+def _device_loss(params, state, batch, key, label_smoothing, axis_name):
+    """:func:`loss_fn`, under ``pmap`` weighted by this device's share of the task's ``loss_weight`` (tokens), so
+    the mean over devices of the weighted losses is the global batch's mean; returns ``(loss, (outputs,
+    model_state, weight))``."""
+    loss, (outputs, new_model_state) = loss_fn(params, state, batch, key, label_smoothing)
+    weight = state.task.loss_weight(outputs, batch) if axis_name is not None else None
+    if weight is None:
+        return loss, (outputs, new_model_state, 1.0)
+    weight = jax.lax.stop_gradient(weight)
+    scale = weight / jnp.maximum(jax.lax.pmean(weight, axis_name), 1e-9)
+    return loss * scale, (outputs, new_model_state, scale)
+
+
 def train_step(state: TrainState, batch: dict, *, label_smoothing: float = 0.0,
                axis_name: str | None = None) -> tuple[TrainState, dict]:
     """One optimizer step on a batch of the state's task (classification: ``{"inputs": [B, ...], "label": [B]}``).
 
     Args:
       axis_name: under ``pmap``, the device axis: gradients, metrics and mutable
-        model state (BatchNorm running averages) are averaged over it, and each
-        device folds its index into the dropout key.
+        model state (BatchNorm running averages) are averaged over it, each
+        device folds its index into the dropout key, and a task whose loss is a
+        mean over tokens (``Task.loss_weight``) is averaged over the global batch's tokens.
 
     Returns:
       the new state and ``{"loss", "grad_norm", **task.train_metrics}`` of this batch
@@ -50,9 +65,9 @@ def train_step(state: TrainState, batch: dict, *, label_smoothing: float = 0.0,
     key = dropout_key(state)
     if axis_name is not None:
         key = jax.random.fold_in(key, jax.lax.axis_index(axis_name))
-    (loss, (outputs, new_model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state.params, state, batch, key, label_smoothing)
-    metrics = state.task.train_metrics(outputs, batch)
+    (loss, (outputs, new_model_state, scale)), grads = jax.value_and_grad(_device_loss, has_aux=True)(
+        state.params, state, batch, key, label_smoothing, axis_name)
+    metrics = jax.tree.map(lambda m: m * scale, state.task.train_metrics(outputs, batch))
     if axis_name is not None:
         grads, loss, metrics, new_model_state = jax.lax.pmean((grads, loss, metrics, new_model_state), axis_name)
     new_state = state.apply_gradients(grads, model_state=dict(new_model_state))
