@@ -33,6 +33,22 @@ LAYOUTS = ("image", "sequence", "vector", "tokens")
 CONFORMANCE_MAX_PARAMS = 3_000_000
 
 
+def conformance_models() -> list[str]:
+    """The smallest registered variant of each architecture (module class) up to ``CONFORMANCE_MAX_PARAMS``.
+
+    The registry-wide and parallel-strategy tests run these: a family's other variants differ in widths and
+    depths only, and every variant is still initialised abstractly.
+    """
+    smallest: dict = {}
+    for name in list_models():
+        size = param_count(name)
+        if size <= CONFORMANCE_MAX_PARAMS:
+            module = get_spec(name).module
+            if module not in smallest or size < smallest[module][0]:
+                smallest[module] = (size, name)
+    return sorted(name for _, name in smallest.values())
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
     name: str
@@ -239,5 +255,5 @@ def config_to_dict(config: Any) -> dict:
 __all__ = [
     "ModelSpec", "register_model", "list_models", "get_spec", "get_config", "create_model",
     "example_input", "random_input", "init_variables", "param_count", "config_to_dict", "LAYOUTS",
-    "CONFORMANCE_MAX_PARAMS", "task_name", "head_linear",
+    "CONFORMANCE_MAX_PARAMS", "conformance_models", "task_name", "head_linear",
 ]

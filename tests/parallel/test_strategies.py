@@ -27,20 +27,7 @@ from zoo.tasks import task_for
 from zoo.parallel import ParallelConfig
 from zoo.train import make_run_strategy
 
-def _smallest_per_architecture():
-    """One model per module class: its smallest small variant (the strategy acts on the architecture's
-    parameters and layers; a family's larger variants change only widths, which TINY shrinks anyway)."""
-    smallest = {}
-    for name in zoo.list_models():
-        size = zoo.param_count(name)
-        if size <= zoo.registry.CONFORMANCE_MAX_PARAMS:
-            module = zoo.registry.get_spec(name).module
-            if module not in smallest or size < smallest[module][0]:
-                smallest[module] = (size, name)
-    return sorted(name for _, name in smallest.values())
-
-
-MODELS = _smallest_per_architecture()
+MODELS = zoo.registry.conformance_models()
 TINY = {"seed_cnn": {"conv_impl": "xla", "features": (8, 16), "mlp_dim": 32},
         "vit_micro": {"num_layers": 1},
         "seed_lstm": {"unroll": 1, "hidden_sizes": (16, 16)},
