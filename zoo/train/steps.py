@@ -38,7 +38,7 @@ def loss_fn(params, state: TrainState, batch: dict, key: jax.Array, label_smooth
 def _device_loss(params, state, batch, key, label_smoothing, axis_name):
     """:func:`loss_fn`, under ``pmap`` weighted by this device's share of the task's ``loss_weight`` (tokens), so
     the mean over devices of the weighted losses is the global batch's mean; returns ``(loss, (outputs,
-    model_state, weight))``."""
+    model_state, scale))``."""
     loss, (outputs, new_model_state) = loss_fn(params, state, batch, key, label_smoothing)
     weight = state.task.loss_weight(outputs, batch) if axis_name is not None else None
     if weight is None:
