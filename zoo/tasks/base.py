@@ -134,6 +134,30 @@ class Task:
         return self.apply(apply_fn, variables, batch, train=False)
 
 
+class ItemMeanTask(Task):
+    """A task whose loss and train accuracy are means over weighted items (tokens, or examples).
+
+    Subclasses give ``items(outputs, batch) -> (losses, correct, weights)``, arrays of one shape (weight 0 = takes
+    no part); the loss, the train accuracy and ``loss_weight`` (the pmap weighting) follow from them.
+    """
+
+    def items(self, outputs, batch: dict):
+        raise NotImplementedError
+
+    def loss(self, outputs, batch: dict, *, label_smoothing: float = 0.0):
+        if label_smoothing:
+            raise ValueError(f"label_smoothing is implemented for classification, not task {self.name!r}")
+        losses, _, weights = self.items(outputs, batch)
+        return weighted_mean(losses, weights)
+
+    def train_metrics(self, outputs, batch: dict) -> dict:
+        _, correct, weights = self.items(outputs, batch)
+        return {"accuracy": weighted_mean(correct, weights)}
+
+    def loss_weight(self, outputs, batch: dict):
+        return self.items(outputs, batch)[2].sum()
+
+
 _TASKS: dict[str, Task] = {}
 
 
@@ -178,5 +202,5 @@ def padded_mask(mask: jax.Array, like: jax.Array) -> jax.Array:
     return mask.reshape(mask.shape + (1,) * (like.ndim - 1)).astype(jnp.float32)
 
 
-__all__ = ["ArraySpec", "EVAL_MASK", "Task", "get_task", "list_tasks", "padded_mask", "register_task", "sums_to_host",
+__all__ = ["ArraySpec", "EVAL_MASK", "ItemMeanTask", "Task", "get_task", "list_tasks", "padded_mask", "register_task", "sums_to_host",
            "weighted_mean"]

@@ -16,12 +16,12 @@ import math
 import jax
 import jax.numpy as jnp
 
-from zoo.tasks.base import ArraySpec, Task, padded_mask, register_task, weighted_mean
+from zoo.tasks.base import ArraySpec, ItemMeanTask, padded_mask, register_task
 from zoo.tasks.classification import token_items
 
 
 @dataclasses.dataclass(frozen=True)
-class CausalLM(Task):
+class CausalLM(ItemMeanTask):
     """Next-token prediction on ``tokens [B, T + 1]``; model outputs ``[B, T, V]`` logits."""
 
     name = "causal_lm"
@@ -47,27 +47,14 @@ class CausalLM(Task):
         kwargs = {"attention_mask": batch["attention_mask"][:, :-1]} if "attention_mask" in batch else {}
         return batch["tokens"][:, :-1], kwargs
 
-    def _items(self, logits, batch):
+    def items(self, logits, batch):
         losses, correct, weights = token_items(logits, batch["tokens"][:, 1:])
         if "attention_mask" in batch:
             weights = weights * batch["attention_mask"][:, 1:].astype(jnp.float32)
         return losses, correct, weights
 
-    def loss(self, outputs, batch, *, label_smoothing: float = 0.0):
-        if label_smoothing:
-            raise ValueError("label_smoothing is implemented for classification, not task 'causal_lm'")
-        losses, _, weights = self._items(outputs, batch)
-        return weighted_mean(losses, weights)
-
-    def train_metrics(self, outputs, batch):
-        _, correct, weights = self._items(outputs, batch)
-        return {"accuracy": weighted_mean(correct, weights)}
-
-    def loss_weight(self, outputs, batch):
-        return self._items(outputs, batch)[2].sum()
-
     def eval_sums(self, outputs, batch, mask):
-        losses, correct, weights = self._items(outputs, batch)
+        losses, correct, weights = self.items(outputs, batch)
         weights = weights * padded_mask(mask, weights)
         return {"loss_sum": jnp.sum(losses * weights), "correct": jnp.sum(correct * weights),
                 "count": jnp.sum(weights)}

@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from zoo.tasks.base import ArraySpec, Task, padded_mask, register_task, weighted_mean
+from zoo.tasks.base import ArraySpec, ItemMeanTask, Task, padded_mask, register_task
 
 IGNORE_INDEX = -100  # token label that takes no part in loss or metrics
 TOKEN_INPUT_KEYS = ("attention_mask", "token_type_ids")
@@ -94,7 +94,7 @@ def _loss_accuracy(sums: dict) -> dict:
 
 
 @dataclasses.dataclass(frozen=True)
-class _LabelTask(Task):
+class _LabelTask(ItemMeanTask):
     """Shared by the classification tasks: ``{"inputs", "label"}`` batches, cross-entropy and accuracy."""
 
     model_input_keys = TOKEN_INPUT_KEYS
@@ -112,21 +112,11 @@ class _LabelTask(Task):
         """Per-item cross-entropy, correctness and weight (1 = counts): arrays of one shape."""
         raise NotImplementedError
 
-    def loss(self, outputs, batch, *, label_smoothing: float = 0.0):
-        if label_smoothing:
-            raise ValueError(f"label_smoothing is implemented for classification, not task {self.name!r}")
-        losses, _, weights = self.per_item(outputs, batch["label"])
-        return weighted_mean(losses, weights)
-
-    def train_metrics(self, outputs, batch):
-        _, correct, weights = self.per_item(outputs, batch["label"])
-        return {"accuracy": weighted_mean(correct, weights)}
-
-    def loss_weight(self, outputs, batch):
-        return self.per_item(outputs, batch["label"])[2].sum()
+    def items(self, outputs, batch):
+        return self.per_item(outputs, batch["label"])
 
     def eval_sums(self, outputs, batch, mask):
-        return _masked_sums(*self.per_item(outputs, batch["label"]), mask)
+        return _masked_sums(*self.items(outputs, batch), mask)
 
     def metrics(self, sums):
         return _loss_accuracy(sums)

@@ -30,14 +30,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from zoo.tasks.base import ArraySpec, Task, register_task, weighted_mean
+from zoo.tasks.base import ArraySpec, ItemMeanTask, register_task
 from zoo.tasks.classification import IGNORE_INDEX, _loss_accuracy, _masked_sums, token_items
 
 DECODED_METRICS = ("bleu", "chrf", "rouge_l", "exact_match")
 
 
 @dataclasses.dataclass(frozen=True)
-class Seq2Seq(Task):
+class Seq2Seq(ItemMeanTask):
     """Encoder-decoder text generation: ``[B, L, V]`` logits against ``labels [B, L]``; decoded text scored."""
 
     name = "seq2seq"
@@ -80,21 +80,11 @@ class Seq2Seq(Task):
                 "decoder_input_ids": shift_right(labels, config.decoder_start_token_id, config.pad_token_id),
                 "labels": labels}
 
-    def loss(self, outputs, batch, *, label_smoothing: float = 0.0):
-        if label_smoothing:
-            raise ValueError(f"label_smoothing is implemented for classification, not task {self.name!r}")
-        losses, _, weights = token_items(outputs, batch["labels"])
-        return weighted_mean(losses, weights)
-
-    def train_metrics(self, outputs, batch):
-        _, correct, weights = token_items(outputs, batch["labels"])
-        return {"accuracy": weighted_mean(correct, weights)}
-
-    def loss_weight(self, outputs, batch):
-        return token_items(outputs, batch["labels"])[2].sum()
+    def items(self, outputs, batch):
+        return token_items(outputs, batch["labels"])
 
     def eval_sums(self, outputs, batch, mask):
-        return _masked_sums(*token_items(outputs, batch["labels"]), mask)
+        return _masked_sums(*self.items(outputs, batch), mask)
 
     def metrics(self, sums):
         return _loss_accuracy(sums)

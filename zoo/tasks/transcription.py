@@ -21,12 +21,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from zoo.tasks.base import ArraySpec, Task, register_task, weighted_mean
+from zoo.tasks.base import ArraySpec, ItemMeanTask, register_task
 from zoo.tasks.classification import IGNORE_INDEX, _loss_accuracy, _masked_sums, token_items
 
 
 @dataclasses.dataclass(frozen=True)
-class Transcription(Task):
+class Transcription(ItemMeanTask):
     """Encoder-decoder speech recognition: ``[B, L, V]`` logits against ``labels [B, L]``."""
 
     name = "transcription"
@@ -59,21 +59,11 @@ class Transcription(Task):
         return {"inputs": jax.random.normal(kx, (batch_size, *config.input_shape), jnp.float32),
                 "decoder_input_ids": decoder, "labels": tokens}
 
-    def loss(self, outputs, batch, *, label_smoothing: float = 0.0):
-        if label_smoothing:
-            raise ValueError("label_smoothing is implemented for classification, not task 'transcription'")
-        losses, _, weights = token_items(outputs, batch["labels"])
-        return weighted_mean(losses, weights)
-
-    def train_metrics(self, outputs, batch):
-        _, correct, weights = token_items(outputs, batch["labels"])
-        return {"accuracy": weighted_mean(correct, weights)}
-
-    def loss_weight(self, outputs, batch):
-        return token_items(outputs, batch["labels"])[2].sum()
+    def items(self, outputs, batch):
+        return token_items(outputs, batch["labels"])
 
     def eval_sums(self, outputs, batch, mask):
-        return _masked_sums(*token_items(outputs, batch["labels"]), mask)
+        return _masked_sums(*self.items(outputs, batch), mask)
 
     def metrics(self, sums):
         return _loss_accuracy(sums)
