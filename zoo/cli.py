@@ -267,14 +267,18 @@ def _federated(args) -> int:
 
     config = FedAvgConfig(num_clients=args.clients, alpha=args.alpha, client_fraction=args.fraction,
                           rounds=args.rounds, local_epochs=args.local_epochs, batch_size=args.batch_size,
-                          learning_rate=args.lr, seed=args.seed)
-    print("round  federated  centralised", file=sys.stderr)
+                          learning_rate=args.lr, seed=args.seed, dropout_clients=args.dropout_clients)
+    print("round  federated  centralised" + ("  (secure aggregation)" if args.secure_aggregation else ""),
+          file=sys.stderr)
 
     def show(row):
         central = row.get("centralised_accuracy", float("nan"))
-        print(f"{row['round']:5d}  {row['accuracy']:9.4f}  {central:11.4f}", file=sys.stderr)
+        note = f"  dropped {row['dropped']}" if row["dropped"] else ""
+        note += f"  {row['refused']}" if "refused" in row else ""
+        print(f"{row['round']:5d}  {row['accuracy']:9.4f}  {central:11.4f}{note}", file=sys.stderr)
 
-    report = run_fedavg(args.model, config, data=args.data, centralised=not args.no_centralised, progress=show)
+    report = run_fedavg(args.model, config, data=args.data, centralised=not args.no_centralised, progress=show,
+                        secure_aggregation=args.secure_aggregation, secagg_threshold=args.secagg_threshold)
     _print_report(report)
     return 0
 
@@ -414,6 +418,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=_finite_float, default=0.05, help="clients' SGD learning rate")
     p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("--no-centralised", action="store_true", help="skip the centralised baseline")
+    p.add_argument("--secure-aggregation", action="store_true",
+                   help="the server sees only pairwise-masked client updates and their sum (Bonawitz et al. 2017)")
+    p.add_argument("--dropout-clients", type=_non_negative_int, default=0,
+                   help="this many of each round's sampled clients drop after masking")
+    p.add_argument("--secagg-threshold", type=_non_negative_int, default=None,
+                   help="Shamir threshold: least survivors to unmask a round (default: a majority of the sampled)")
     p.set_defaults(func=_federated)
 
     p = sub.add_parser("explain", help="saliency, integrated gradients and Grad-CAM figures of a trained run",

@@ -84,6 +84,11 @@ def client_update(template: TrainState, params, rng: jax.Array, batches: dict, a
     return state.params
 
 
+def client_models(template: TrainState, params, rngs, batches, active):
+    """Every sampled client's locally trained parameters, stacked ``[K, ...]`` (``client_update`` vmapped)."""
+    return jax.vmap(client_update, in_axes=(None, None, 0, 0, 0))(template, params, rngs, batches, active)
+
+
 def fedavg_round(template: TrainState, params, rngs, batches, active, sizes):
     """One FedAvg round over the sampled clients (vmapped), returning the new global parameters.
 
@@ -93,8 +98,37 @@ def fedavg_round(template: TrainState, params, rngs, batches, active, sizes):
       rngs: ``[K, 2]`` uint32 per-client key data; batches: task-schema entries ``[K, S, B, ...]``;
         active ``[K, S]``; sizes ``[K]`` client data sizes (the averaging weights).
     """
-    client_params = jax.vmap(client_update, in_axes=(None, None, 0, 0, 0))(template, params, rngs, batches, active)
-    return weighted_average(client_params, sizes)
+    return weighted_average(client_models(template, params, rngs, batches, active), sizes)
+
+
+def secure_fedavg_aggregate(params, client_params, sizes, *, round_index: int, dropped: tuple[int, ...] = (),
+                            threshold: int | None = None):
+    """The new global parameters from the clients' models through secure aggregation.
+
+    Each client ``k`` masks its weighted update ``n_k (θ_k - θ)`` and its weight ``n_k``
+    (``zoo.techniques.secure_aggregation``); the server only sees the masked vectors and unmasks
+    their sums over the clients that did not drop, giving ``θ + Σ n_k (θ_k - θ) / Σ n_k``: the plain
+    weighted average of the survivors' models, up to float rounding.
+
+    Args:
+      params: global parameters θ; client_params: stacked ``[K, ...]`` client models; sizes: ``[K]``.
+      dropped: positions (in ``0..K-1``) of clients that drop after masking.
+      threshold: Shamir threshold / least survivors (default a majority of the K); fewer raise ``RoundRefused``.
+    """
+    from zoo.techniques.secure_aggregation import secure_weighted_average
+
+    leaves, treedef = jax.tree.flatten(params)
+    stacked = jax.tree.leaves(client_params)
+    k = stacked[0].shape[0]
+    flat = np.concatenate([np.asarray(x, np.float64).ravel() for x in leaves])
+    deltas = np.concatenate([np.asarray(x, np.float64).reshape(k, -1) for x in stacked], axis=1) - flat
+    new = flat + secure_weighted_average(deltas, np.asarray(sizes, np.float64), round_index=round_index,
+                                         dropped=tuple(dropped), threshold=threshold)
+    out, start = [], 0
+    for x in leaves:
+        out.append(jnp.asarray(new[start:start + x.size].reshape(x.shape), x.dtype))
+        start += x.size
+    return jax.tree.unflatten(treedef, out)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -106,6 +140,8 @@ class FedAvgConfig:
       rounds: communication rounds; local_epochs: passes over its data a client makes per round.
       batch_size / learning_rate: the clients' SGD.
       seed: seeds the split, the sampling, the batch order and initialisation.
+      dropout_clients: this many of each round's sampled clients (drawn at random) drop after training
+        (and, with secure aggregation, after masking): the round averages the others.
     """
 
     num_clients: int = 10
@@ -116,6 +152,7 @@ class FedAvgConfig:
     batch_size: int = 16
     learning_rate: float = 0.05
     seed: int = 0
+    dropout_clients: int = 0
 
     def __post_init__(self):
         if not 0 < self.client_fraction <= 1:
@@ -125,6 +162,13 @@ class FedAvgConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         if not self.learning_rate > 0 or not self.alpha > 0:
             raise ValueError(f"learning_rate and alpha must be > 0, got {self.learning_rate!r}, {self.alpha!r}")
+        if not 0 <= self.dropout_clients < self.clients_per_round:
+            raise ValueError(f"dropout_clients must be in 0..{self.clients_per_round - 1} (clients sampled per "
+                             f"round: {self.clients_per_round}), got {self.dropout_clients!r}")
+
+    @property
+    def clients_per_round(self) -> int:
+        return max(1, round(self.client_fraction * self.num_clients))
 
 
 def _round_batches(shards, sizes, chosen, cfg: FedAvgConfig, round_index: int):
@@ -145,16 +189,32 @@ def _round_batches(shards, sizes, chosen, cfg: FedAvgConfig, round_index: int):
 
 
 def run_fedavg(model_name: str, cfg: FedAvgConfig, *, data: str = "digits", dataset: ArrayDataset | None = None,
-               centralised: bool = True, progress=None) -> dict:
+               centralised: bool = True, progress=None, secure_aggregation: bool = False,
+               secagg_threshold: int | None = None) -> dict:
     """FedAvg of ``model_name`` on label-skewed shards of ``data``, against centralised SGD.
 
     The centralised baseline is the same procedure with one client holding the whole
     training set (so each of its rounds is ``local_epochs`` epochs of plain SGD).
 
+    ``secure_aggregation``: the server combines the clients' models only through
+    ``secure_fedavg_aggregate`` (masked updates, Shamir recovery of the ``cfg.dropout_clients``
+    dropped clients' masks).  A round with fewer than ``secagg_threshold`` survivors (default: a
+    majority of the sampled clients) is refused: the global model stays as it was and the round's
+    row carries ``"refused"`` (the message).
+
     Returns:
-      ``{"model", "client_sizes", "client_classes", "rounds": [{"round", "accuracy",
-      "centralised_accuracy"}, ...], "accuracy", "centralised_accuracy", "params"}``.
+      ``{"model", "client_sizes", "client_classes", "secure_aggregation", "rounds": [{"round", "clients",
+      "dropped", "accuracy", "centralised_accuracy"[, "refused"]}, ...], "accuracy", "centralised_accuracy",
+      "params"}``.
     """
+    from zoo.techniques.secure_aggregation import RoundRefused
+
+    if secure_aggregation and cfg.clients_per_round < 2:
+        raise ValueError(f"secure aggregation needs at least 2 clients per round, got {cfg.clients_per_round} "
+                         f"({cfg.num_clients} clients x fraction {cfg.client_fraction})")
+    if secure_aggregation and secagg_threshold is not None and not 2 <= secagg_threshold <= cfg.clients_per_round:
+        raise ValueError(f"secagg_threshold must be in 2..{cfg.clients_per_round} (clients per round), "
+                         f"got {secagg_threshold}")
     model = registry.create_model(model_name)
     dataset = dataset or load_dataset(data, model.config, seed=cfg.seed)
     if "label" not in dataset.train:
@@ -165,27 +225,46 @@ def run_fedavg(model_name: str, cfg: FedAvgConfig, *, data: str = "digits", data
     sizes = np.array([len(s) for s in shards])
     template = create_train_state(model, optax.sgd(cfg.learning_rate), cfg.seed)
     round_fn = jax.jit(fedavg_round)
+    clients_fn = jax.jit(client_models)
     eval_fn = jax.jit(eval_step)
-    per_round = max(1, round(cfg.client_fraction * cfg.num_clients))
+    per_round = cfg.clients_per_round
     sampler = np.random.default_rng([cfg.seed, 1])
 
     def accuracy(params):
         return evaluate(eval_fn, template.replace(params=params), dataset.test, 256)["accuracy"]
 
-    def one_round(params, shards_, sizes_, chosen, r):
+    def round_inputs(shards_, sizes_, chosen, r):
         idx, active = _round_batches(shards_, sizes_, chosen, cfg, r)
         keys = jnp.stack([jax.random.key_data(jax.random.fold_in(jax.random.key(cfg.seed), r * 100003 + int(k)))
                           for k in chosen])
-        return round_fn(template, params, keys, {k: v[idx] for k, v in dataset.train.items()}, active,
-                        jnp.asarray(sizes_[chosen], jnp.float32))
+        return keys, {k: v[idx] for k, v in dataset.train.items()}, active
+
+    def one_round(params, shards_, sizes_, chosen, r):
+        keys, batches, active = round_inputs(shards_, sizes_, chosen, r)
+        return round_fn(template, params, keys, batches, active, jnp.asarray(sizes_[chosen], jnp.float32))
+
+    def secure_round(params, chosen, dropped_pos, r):
+        keys, batches, active = round_inputs(shards, sizes, chosen, r)
+        return secure_fedavg_aggregate(params, clients_fn(template, params, keys, batches, active), sizes[chosen],
+                                       round_index=r, dropped=dropped_pos, threshold=secagg_threshold)
 
     fed, central = template.params, template.params
     everyone = [np.arange(dataset.num_train)]
     history = []
     for r in range(cfg.rounds):
         chosen = np.sort(sampler.choice(cfg.num_clients, per_round, replace=False))
-        fed = one_round(fed, shards, sizes, chosen, r)
-        row = {"round": r + 1, "clients": chosen.tolist(), "accuracy": accuracy(fed)}
+        dropped_pos = tuple(sorted(np.random.default_rng([cfg.seed, 2, r]).choice(
+            per_round, cfg.dropout_clients, replace=False).tolist())) if cfg.dropout_clients else ()
+        row = {"round": r + 1, "clients": chosen.tolist(), "dropped": [int(chosen[i]) for i in dropped_pos]}
+        if secure_aggregation:
+            try:
+                fed = secure_round(fed, chosen, dropped_pos, r)
+            except RoundRefused as e:
+                row["refused"] = str(e)
+        else:
+            survivors = np.delete(chosen, list(dropped_pos))
+            fed = one_round(fed, shards, sizes, survivors, r)
+        row["accuracy"] = accuracy(fed)
         if centralised:
             central = one_round(central, everyone, np.array([len(everyone[0])]), np.array([0]), r)
             row["centralised_accuracy"] = accuracy(central)
@@ -193,9 +272,11 @@ def run_fedavg(model_name: str, cfg: FedAvgConfig, *, data: str = "digits", data
         if progress:
             progress(row)
     return {"model": model_name, "client_sizes": sizes.tolist(),
-            "client_classes": [int(len(np.unique(labels[s]))) for s in shards], "rounds": history,
+            "client_classes": [int(len(np.unique(labels[s]))) for s in shards],
+            "secure_aggregation": secure_aggregation, "rounds": history,
             "accuracy": history[-1]["accuracy"], "centralised_accuracy": history[-1].get("centralised_accuracy"),
             "params": fed}
 
 
-__all__ = ["FedAvgConfig", "client_update", "dirichlet_split", "fedavg_round", "run_fedavg", "weighted_average"]
+__all__ = ["FedAvgConfig", "client_models", "client_update", "dirichlet_split", "fedavg_round", "run_fedavg",
+           "secure_fedavg_aggregate", "weighted_average"]
