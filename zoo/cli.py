@@ -152,6 +152,7 @@ def _train(args) -> int:
         label_smoothing=args.label_smoothing, early_stopping_patience=args.early_stopping,
         model_overrides={**_set_overrides(args.set), **({} if args.dropout is None else {"dropout_rate": args.dropout})},
         extensions=_extensions(args), on_nonfinite=args.on_nonfinite, parallel=_parallel(args),
+        encrypt_key_file=args.encrypt_key_file,
     )
     workdir = args.workdir or f"runs/{args.model}-{args.data}"
     summary = train_and_evaluate(config, workdir, progress=not args.no_progress)
@@ -301,6 +302,15 @@ def _transcribe(args) -> int:
     return 0
 
 
+def _keygen(args) -> int:
+    from zoo.train.encryption import write_key_file
+
+    path = write_key_file(args.file)
+    print(f"wrote a 32-byte AES-256-GCM key (64 hex digits) to {path}; keep it apart from the checkpoints: "
+          "without it they cannot be read", file=sys.stderr)
+    return 0
+
+
 def _generate(args) -> int:
     from zoo.train.generate import generate_text
 
@@ -318,6 +328,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list models with parameter counts and input shapes")
     p.add_argument("pattern", nargs="?", default="*", help="shell-style name filter (default: all)")
     p.set_defaults(func=_list)
+
+    p = sub.add_parser("keygen", help="write a new random checkpoint key file (for `zoo train --encrypt-key-file`)")
+    p.add_argument("file", help="the key file to create (never overwritten; mode 0600)")
+    p.set_defaults(func=_keygen)
 
     exit_codes = "exit codes:\n" + "\n".join(
         textwrap.fill(text, 79, initial_indent=f"  {code:>3}  ", subsequent_indent=" " * 7)
@@ -354,6 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="on a NaN/Inf loss or gradient: stop (exit 4), or skip / skip:N (skip the update, "
                         "stop after N in a row; N=10 for skip)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--encrypt-key-file", metavar="F", default=None,
+                   help="encrypt checkpoints with AES-256-GCM under the 32-byte key in F (make one with "
+                        "`zoo keygen F`); resuming needs the same F")
     p.add_argument("--dry-run", action="store_true", help="print the memory per device (as `zoo plan`), train nothing")
     _add_parallel_args(p)
     p.add_argument("--set", action="append", metavar="FIELD=VALUE",

@@ -1,6 +1,6 @@
 """Training library: state, steps, optimizers, checkpoints, the loop, metrics."""
 
-from zoo.train.checkpoint import CheckpointError, Checkpointer
+from zoo.train.checkpoint import CheckpointError, CheckpointKeyError, Checkpointer
 from zoo.train.extension import Extension, extension_from_dict, register_extension
 from zoo.train.integrity import CheckpointWarning, NonFiniteError
 from zoo.train.loop import TrainConfig, evaluate, load_run, make_run_strategy, plan_memory, train_and_evaluate
@@ -12,7 +12,7 @@ from zoo.train.steps import accuracy, cross_entropy_loss, eval_step, train_step
 from zoo.train.workdir import WorkdirBusyError, WorkdirError, WorkdirLock
 
 __all__ = [
-    "CheckpointError", "Checkpointer", "Extension", "extension_from_dict", "register_extension", "TrainConfig",
+    "CheckpointError", "CheckpointKeyError", "Checkpointer", "Extension", "extension_from_dict", "register_extension", "TrainConfig",
     "evaluate", "load_run", "make_run_strategy", "plan_memory", "train_and_evaluate", "MetricsLogger",
     "plot_metrics", "read_metrics", "OPTIMIZERS", "SCHEDULES", "OptimizerConfig", "make_optimizer",
     "make_schedule", "TrainState", "create_train_state", "accuracy", "cross_entropy_loss", "eval_step", "train_step",

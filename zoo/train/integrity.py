@@ -115,7 +115,7 @@ def restore_newest_usable(ckpt, target: dict, check_meta: Callable[[dict], None]
     Raises:
       CheckpointError: no step is usable; it lists why for each, and nothing is moved.
     """
-    from zoo.train.checkpoint import CheckpointError
+    from zoo.train.checkpoint import CheckpointError, CheckpointKeyError
 
     steps = sorted(ckpt.all_steps(), reverse=True)
     if not steps:
@@ -125,6 +125,8 @@ def restore_newest_usable(ckpt, target: dict, check_meta: Callable[[dict], None]
         step_dir = os.path.join(ckpt.directory, str(step))
         try:
             meta = ckpt.read_meta(step)
+        except CheckpointKeyError:  # a missing or wrong key is not corruption: no step is skipped or moved
+            raise
         except CheckpointError as e:
             problems.append((step, step_dir, str(e)))
             continue

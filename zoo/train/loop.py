@@ -23,6 +23,7 @@ from zoo.data import BatchSchedule, eval_batches, load_dataset, resolve_augment,
 from zoo.data.images import make_batch_transform, parse_augment
 from zoo.parallel import ParallelConfig, format_replicated, make_strategy
 from zoo.train.checkpoint import CheckpointError, Checkpointer
+from zoo.train.encryption import load_key
 from zoo.train.extension import Extension, extension_from_dict
 from zoo.train.integrity import NonFiniteMonitor, parse_nonfinite_policy, restore_newest_usable, with_finite_flag
 from zoo.train.metrics import MetricsLogger, plot_metrics
@@ -67,6 +68,9 @@ class TrainConfig:
       parallel: how the run is spread over devices (``zoo.parallel.ParallelConfig``:
         single, pmap, dp, fsdp, tp and combinations, with mesh sizes). Checkpoints
         do not depend on it: a run can resume under another strategy or mesh.
+      encrypt_key_file: a file holding a 32-byte key (``zoo keygen F``): checkpoints are written
+        and read encrypted with AES-256-GCM (``zoo.train.encryption``); None: plain checkpoints.
+        A run's checkpoints are all encrypted or all plain; resuming needs the same key.
     """
 
     model: str
@@ -89,6 +93,7 @@ class TrainConfig:
     extensions: tuple = ()
     on_nonfinite: str = "stop"
     parallel: ParallelConfig = dataclasses.field(default_factory=ParallelConfig)
+    encrypt_key_file: str | None = None
 
     def __post_init__(self):
         if (self.steps is None) == (self.epochs is None):
@@ -117,6 +122,10 @@ class TrainConfig:
             if not isinstance(ext, Extension):
                 raise ValueError(f"extensions must be zoo.train.Extension instances, got {type(ext).__name__}")
         parse_nonfinite_policy(self.on_nonfinite)
+        if self.encrypt_key_file is not None:
+            if not isinstance(self.encrypt_key_file, (str, os.PathLike)):
+                raise ValueError(f"encrypt_key_file must be a path, got {self.encrypt_key_file!r}")
+            object.__setattr__(self, "encrypt_key_file", os.fspath(self.encrypt_key_file))
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(dataclasses.replace(self, extensions=())),
@@ -347,11 +356,13 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
         "early_stopping_patience": config.early_stopping_patience,
         "extensions": [ext.to_dict() for ext in config.extensions],
     }
+    key = load_key(config.encrypt_key_file) if config.encrypt_key_file is not None else None
     # everything above wrote nothing; process 0 holds the lock for all processes of a multi-host run
     lock = resources.enter_context(WorkdirLock(workdir)) if primary else None
     best_metric = f"test_{task.best_metric}"
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.keep_checkpoints,
-                        best_metric=best_metric, best_mode=task.best_mode, async_save=config.async_checkpointing)
+                        best_metric=best_metric, best_mode=task.best_mode, async_save=config.async_checkpointing,
+                        key=key)
     resources.callback(ckpt.close)  # also on errors: orbax's threads must not outlive the run
     start_step, previous, latest = 0, {}, None
     early = {"best": None, "since_best": 0, "stopped_at": None}  # early stopping's progress (checkpointed)
@@ -507,7 +518,8 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
     }
 
 
-def load_run(workdir: str, step: int | None = None, parallel: ParallelConfig | None = None):
+def load_run(workdir: str, step: int | None = None, parallel: ParallelConfig | None = None,
+             key_file: str | None = None):
     """Loads a trained run for inference or inspection.
 
     Args:
@@ -515,6 +527,7 @@ def load_run(workdir: str, step: int | None = None, parallel: ParallelConfig | N
       step: which checkpoint (default: the newest).
       parallel: restore straight into this strategy's layout (default: one
         device), whatever mesh the checkpoint was written from.
+      key_file: the key file of an encrypted run (``TrainConfig.encrypt_key_file``).
 
     Returns:
       ``(model, state, meta)``: the rebuilt model, its restored ``TrainState``
@@ -525,7 +538,7 @@ def load_run(workdir: str, step: int | None = None, parallel: ParallelConfig | N
         reason = (not_a_directory(os.path.abspath(workdir))
                   or (f"{workdir} does not exist" if not os.path.lexists(workdir) else None))
         raise CheckpointError(f"no checkpoint in {workdir}" + (f": {reason}" if reason else ""))
-    ckpt = Checkpointer(directory, async_save=False)
+    ckpt = Checkpointer(directory, async_save=False, key=load_key(key_file) if key_file is not None else None)
     try:
         step = ckpt.latest_step() if step is None else step
         if step is None:
