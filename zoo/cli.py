@@ -197,6 +197,11 @@ def _check_dropout_flag(model: str) -> None:
                          f"dropout: {', '.join(with_dropout)}")
 
 
+def _add_key_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--encrypt-key-file", metavar="F", default=None,
+                   help="the key file of a run trained with --encrypt-key-file F (its checkpoints are encrypted)")
+
+
 def _add_parallel_args(p: argparse.ArgumentParser) -> None:
     from zoo.parallel.config import STRATEGIES
 
@@ -241,7 +246,8 @@ def _print_report(report: dict) -> None:
 def _prune(args) -> int:
     from zoo.techniques import prune_run
 
-    report = prune_run(args.workdir, args.sparsity, scope=args.scope, step=args.step, out=args.out)
+    report = prune_run(args.workdir, args.sparsity, scope=args.scope, step=args.step, out=args.out,
+                       key_file=args.encrypt_key_file)
     for layer, value in report["sparsity_per_layer"].items():
         print(f"  {layer:32s} sparsity {value:.4f}", file=sys.stderr)
     print(f"{report['model']}: {report['sparsity']:.4f} of the kernel weights pruned ({report['scope']}); test "
@@ -253,7 +259,7 @@ def _prune(args) -> int:
 def _quantize(args) -> int:
     from zoo.techniques import quantize_run
 
-    report = quantize_run(args.workdir, step=args.step, qat_steps=args.qat_steps)
+    report = quantize_run(args.workdir, step=args.step, qat_steps=args.qat_steps, key_file=args.encrypt_key_file)
     print(f"{report['model']}: {report['float32_bytes']:,} -> {report['int8_bytes']:,} bytes "
           f"({report['size_ratio']:.3f}x); test accuracy float {report['accuracy_float']:.4f}, int8 weights "
           f"{report['accuracy_int8_weights']:.4f}, qwix int8 weights+activations {report['accuracy_qwix_int8']:.4f}"
@@ -288,7 +294,7 @@ def _explain(args) -> int:
     from zoo.techniques.explain import explain_run
 
     report = explain_run(args.workdir, args.input, out_dir=args.out, methods=tuple(args.methods.split(",")),
-                         model=args.model)
+                         model=args.model, key_file=args.encrypt_key_file)
     print(f"{report['model']}: {', '.join(report['methods'])} -> {report['png']}", file=sys.stderr)
     _print_report(report)
     return 0
@@ -297,7 +303,8 @@ def _explain(args) -> int:
 def _transcribe(args) -> int:
     from zoo.train.transcribe import transcribe
 
-    for file, text in zip(args.files, transcribe(args.workdir, args.files, step=args.step)):
+    for file, text in zip(args.files, transcribe(args.workdir, args.files, step=args.step,
+                                                         key_file=args.encrypt_key_file)):
         print(text if len(args.files) == 1 else f"{file}\t{text}")
     return 0
 
@@ -315,7 +322,8 @@ def _generate(args) -> int:
     from zoo.train.generate import generate_text
 
     inputs = args.input
-    for text, out in zip(inputs, generate_text(args.workdir, inputs, step=args.step, num_beams=args.num_beams,
+    for text, out in zip(inputs, generate_text(args.workdir, inputs, step=args.step, key_file=args.encrypt_key_file,
+                                               num_beams=args.num_beams,
                                                length_penalty=args.length_penalty, long=args.long)):
         print(out if len(inputs) == 1 else f"{text}\t{out}")
     return 0
@@ -412,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scope", default="layer", choices=["layer", "global"])
     p.add_argument("--step", type=_non_negative_int, default=None, help="checkpoint step (default: newest)")
     p.add_argument("--out", default=None, help="write the pruned model as a run here")
+    _add_key_arg(p)
     p.set_defaults(func=_prune)
 
     p = sub.add_parser("quantize", help="int8 post-training quantization of a trained run",
@@ -420,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step", type=_non_negative_int, default=None, help="checkpoint step (default: newest)")
     p.add_argument("--qat-steps", type=_non_negative_int, default=0,
                    help="also fine-tune this many steps with qwix QAT")
+    _add_key_arg(p)
     p.set_defaults(func=_quantize)
 
     p = sub.add_parser("federated", help="FedAvg over simulated non-IID clients vs centralised training",
@@ -450,12 +460,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", default="test:0,1,2,3", help="test:I,J,... (test-set indices) or a .npy of inputs")
     p.add_argument("--methods", default="saliency,integrated_gradients,grad_cam")
     p.add_argument("--out", default=None, help="output directory (default WORKDIR/explain)")
+    _add_key_arg(p)
     p.set_defaults(func=_explain)
 
     p = sub.add_parser("transcribe", help="print the words spoken in WAV files (a whisper_fsdd or kws_cnn run)")
     p.add_argument("--workdir", required=True, help="a run written by zoo train")
     p.add_argument("--step", type=int, default=None, help="checkpoint step (default: the newest)")
     p.add_argument("files", nargs="+", help="mono 8 kHz WAV files")
+    _add_key_arg(p)
     p.set_defaults(func=_transcribe)
 
     p = sub.add_parser("generate", help="print the output text of a translation or summarization run",
@@ -467,6 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--length-penalty", type=_finite_float, default=1.0, help="beam search: > 0 favours longer outputs")
     p.add_argument("--long", default="truncate", choices=["truncate", "refuse"],
                    help="a source longer than the model's maximum is cut or refused")
+    _add_key_arg(p)
     p.set_defaults(func=_generate)
     return parser
 

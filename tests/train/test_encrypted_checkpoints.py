@@ -127,3 +127,17 @@ def test_key_files(tmp_path, capsys):
             load_key(tmp_path / "bad")
     with pytest.raises(KeyFileError, match="cannot read key file"):
         load_key(tmp_path / "missing")
+
+
+def test_techniques_read_an_encrypted_run_and_write_encrypted_runs(encrypted_run, tmp_path, capsys):
+    workdir, key_file, _, _ = encrypted_run
+    assert main(["prune", "--workdir", workdir, "--sparsity", "0.5"]) == 3  # no key: exit 3 (checkpoint), one line
+    assert "is encrypted (AES-256-GCM); give its key file" in capsys.readouterr().err
+    out = str(tmp_path / "pruned")
+    assert main(["prune", "--workdir", workdir, "--sparsity", "0.5", "--out", out, "--encrypt-key-file", key_file]) == 0
+    with pytest.raises(CheckpointKeyError, match="is encrypted"):  # the pruned run is encrypted with the same key
+        load_run(out)
+    _, state, meta = load_run(out, key_file=key_file)
+    assert meta["pruned"]["sparsity"] == 0.5
+    kernel = np.asarray(state.params["hidden_0"]["kernel"])
+    assert 0.45 < float(np.mean(kernel == 0)) < 0.55

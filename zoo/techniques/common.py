@@ -19,7 +19,7 @@ class TrainedRun:
 
     Attributes:
       model: the registry model; state: its restored train state; meta: checkpoint metadata;
-      dataset: the run's dataset, shaped for the model.
+      dataset: the run's dataset, shaped for the model; key_file: the key of an encrypted run.
     """
 
     model: Any
@@ -27,6 +27,7 @@ class TrainedRun:
     meta: dict
     dataset: ArrayDataset
     eval_batch_size: int = 256
+    key_file: str | None = None
 
     def __post_init__(self):
         self._eval = jax.jit(eval_step)
@@ -43,25 +44,29 @@ class TrainedRun:
         return self.evaluate(params, apply_fn)["accuracy"]
 
 
-def load_trained(workdir: str, *, step: int | None = None, eval_batch_size: int = 256) -> TrainedRun:
-    """Loads a run written by ``zoo train`` with the test split of its dataset."""
-    model, state, meta = load_run(workdir, step=step)
+def load_trained(workdir: str, *, step: int | None = None, eval_batch_size: int = 256,
+                 key_file: str | None = None) -> TrainedRun:
+    """Loads a run written by ``zoo train`` with the test split of its dataset (``key_file``: if encrypted)."""
+    model, state, meta = load_run(workdir, step=step, key_file=key_file)
     dataset = load_dataset(meta["data"], model.config, seed=meta["train_config"]["seed"])
-    return TrainedRun(model, state, meta, dataset, eval_batch_size)
+    return TrainedRun(model, state, meta, dataset, eval_batch_size, key_file)
 
 
 
 def save_as_run(run: TrainedRun, params, workdir: str, note: dict) -> str:
     """Writes ``run`` with ``params`` replaced as a new run in ``workdir`` (``load_run`` reads it back).
 
-    ``note`` (e.g. ``{"pruned": {...}}``) is added to the checkpoint's metadata.
+    ``note`` (e.g. ``{"pruned": {...}}``) is added to the checkpoint's metadata.  The run of an
+    encrypted one is encrypted with the same key.
     """
     import os
 
     from zoo.train.checkpoint import Checkpointer
+    from zoo.train.encryption import load_key
 
     directory = os.path.join(os.path.abspath(workdir), "checkpoints")
-    with Checkpointer(directory, best_metric=None, async_save=False) as ckpt:
+    key = load_key(run.key_file) if run.key_file is not None else None
+    with Checkpointer(directory, best_metric=None, async_save=False, key=key) as ckpt:
         if ckpt.latest_step() is not None:
             raise ValueError(f"{workdir} already holds a run; write to a new directory")
         ckpt.save(int(run.state.step), run.state.replace(params=params).checkpoint_items(), {**run.meta, **note})

@@ -273,13 +273,14 @@ def _labelled_test(dataset) -> tuple[np.ndarray, np.ndarray]:
 
 
 def explain_run(workdir: str, inputs: str = "test:0,1,2,3", *, out_dir: str | None = None, methods=METHODS,
-                steps: int = 128, model: str | None = None) -> dict:
+                steps: int = 128, model: str | None = None, key_file: str | None = None) -> dict:
     """Explains a trained run's predictions on ``inputs`` and writes ``OUT_DIR/explanations.png``.
 
     Args:
       workdir: a run written by ``zoo train``; inputs: see :func:`parse_input`;
       out_dir: default ``WORKDIR/explain``; methods: a subset of ``METHODS``;
-      steps: integrated-gradient quadrature steps; model: if given, must be the run's model.
+      steps: integrated-gradient quadrature steps; model: if given, must be the run's model;
+      key_file: the key file of an encrypted run.
 
     Returns:
       ``{"model", "png", "methods", "predicted", "labels", "ig_completeness_error"}``: the
@@ -291,7 +292,7 @@ def explain_run(workdir: str, inputs: str = "test:0,1,2,3", *, out_dir: str | No
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         raise ValueError(f"unknown explanation method(s) {unknown}; available: {list(METHODS)}")
-    run = load_trained(workdir)
+    run = load_trained(workdir, key_file=key_file)
     if model is not None and model != run.meta["model"]:
         raise ValueError(f"{workdir} holds a {run.meta['model']!r} run, not {model!r}")
     out_dir = out_dir or os.path.join(workdir, "explain")

@@ -205,7 +205,7 @@ class GradualPruning(Extension):
 
 
 def prune_run(workdir: str, sparsity: float, *, scope: str = "layer", step: int | None = None,
-              out: str | None = None, eval_batch_size: int = 256) -> dict:
+              out: str | None = None, eval_batch_size: int = 256, key_file: str | None = None) -> dict:
     """One-shot magnitude pruning of a trained run (``zoo prune``).
 
     Args:
@@ -214,6 +214,7 @@ def prune_run(workdir: str, sparsity: float, *, scope: str = "layer", step: int 
       scope: "layer" or "global".
       step: checkpoint step (default: the newest).
       out: also write the pruned model as a run in this directory (``load_run`` / ``zoo quantize`` read it).
+      key_file: the key file of an encrypted run (``out`` is then encrypted with it too).
 
     Returns:
       ``{"model", "step", "scope", "target_sparsity", "sparsity", "sparsity_per_layer",
@@ -222,7 +223,7 @@ def prune_run(workdir: str, sparsity: float, *, scope: str = "layer", step: int 
     from zoo.techniques.common import load_trained, save_as_run
 
     _check(sparsity, scope)  # before loading: a bad value is refused at once
-    run = load_trained(workdir, step=step, eval_batch_size=eval_batch_size)
+    run = load_trained(workdir, step=step, eval_batch_size=eval_batch_size, key_file=key_file)
     before = run.accuracy(run.state.params)
     params = apply_masks(run.state.params, magnitude_masks(run.state.params, sparsity, scope=scope))
     after = run.accuracy(params)

@@ -151,7 +151,7 @@ def qat_finetune(run, steps: int, *, learning_rate: float = 1e-4, batch_size: in
     return state.params
 
 
-def quantize_run(workdir: str, *, step: int | None = None, qat_steps: int = 0) -> dict:
+def quantize_run(workdir: str, *, step: int | None = None, qat_steps: int = 0, key_file: str | None = None) -> dict:
     """Post-training int8 quantization of a trained run (``zoo quantize``), with its effect.
 
     Returns:
@@ -165,7 +165,7 @@ def quantize_run(workdir: str, *, step: int | None = None, qat_steps: int = 0) -
 
     if isinstance(qat_steps, bool) or not isinstance(qat_steps, int) or qat_steps < 0:
         raise ValueError(f"qat_steps must be an int >= 0, got {qat_steps!r}")
-    run = load_trained(workdir, step=step)
+    run = load_trained(workdir, step=step, key_file=key_file)
     params = run.state.params
     qparams = quantize_params(params)
     restored = dequantize_params(qparams)

@@ -21,11 +21,13 @@ from zoo.train.loop import load_run
 
 
 def generate_text(workdir: str, inputs: list[str], *, step: int | None = None, num_beams: int = 1,
-                  length_penalty: float = 1.0, max_length: int | None = None, long: str = "truncate") -> list[str]:
-    """The output text of each string in ``inputs`` under the run in ``workdir`` (its newest checkpoint, or ``step``)."""
+                  length_penalty: float = 1.0, max_length: int | None = None, long: str = "truncate",
+                  key_file: str | None = None) -> list[str]:
+    """The output text of each string in ``inputs`` under the run in ``workdir`` (its newest checkpoint, or ``step``;
+    ``key_file``: the key of an encrypted run)."""
     if not inputs:
         raise ValueError("generate needs at least one input text")
-    model, state, meta = load_run(workdir, step)
+    model, state, meta = load_run(workdir, step, key_file=key_file)
     config = model.config
     if task_name(config) not in ("translation", "summarization"):
         raise ValueError(f"{workdir} holds a run for task {task_name(config)!r}; generate takes a translation or "

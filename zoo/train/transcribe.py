@@ -15,11 +15,12 @@ from zoo.registry import task_name
 from zoo.train.loop import load_run
 
 
-def transcribe(workdir: str, files: list[str], *, step: int | None = None) -> list[str]:
-    """The text of each WAV file in ``files`` under the run in ``workdir`` (its newest checkpoint, or ``step``)."""
+def transcribe(workdir: str, files: list[str], *, step: int | None = None, key_file: str | None = None) -> list[str]:
+    """The text of each WAV file in ``files`` under the run in ``workdir`` (its newest checkpoint, or ``step``;
+    ``key_file``: the key of an encrypted run)."""
     if not files:
         raise ValueError("transcribe needs at least one WAV file")
-    model, state, _ = load_run(workdir, step)
+    model, state, _ = load_run(workdir, step, key_file=key_file)
     config = model.config
     waves = [audio.read_wav(f) for f in files]
     variables = {"params": state.params}
