@@ -1,4 +1,4 @@
-"""The ``zoo`` command line: ``zoo list``, ``zoo train``, ``zoo plan`` and the techniques
+"""The ``zoo`` command line: ``zoo list``, ``zoo train``, ``zoo plan``, ``zoo keygen`` and the techniques
 (``zoo prune``, ``zoo quantize``, ``zoo federated``, ``zoo explain``).
 
 ``zoo train MODEL --data DATASET [--steps N | --epochs E] ...`` trains with a
