@@ -360,6 +360,8 @@ REFUSED = {
     "quantize: negative QAT steps": ["quantize", "--workdir", W, "--qat-steps", "-5"],
     "federated: fraction 2": ["federated", "mlp", "--fraction", "2"],
     "federated: NaN lr": ["federated", "mlp", "--lr", "nan"],
+    "federated: all sampled clients drop": ["federated", "mlp", "--dropout-clients", "5"],
+    "train: empty key file": ["train", *BASE, "--encrypt-key-file", os.devnull, "--workdir", W],
     "explain: unknown method": ["explain", "mlp", "--workdir", W, "--methods", "saliency,bogus"],
     "explain: another model": ["explain", "seed_cnn", "--workdir", W],
     "explain: no such test example": ["explain", "mlp", "--workdir", W, "--input", "test:99999"],

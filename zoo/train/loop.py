@@ -308,6 +308,7 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
             raise Preempted(guard.signal_name, step, workdir, saved=False)
 
     stop_if_signalled()
+    key = load_key(config.encrypt_key_file) if config.encrypt_key_file is not None else None  # a bad file: at once
     overrides = dict(config.model_overrides)
     if config.dtype != "float32":
         overrides.setdefault("dtype", config.dtype)
@@ -356,7 +357,6 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
         "early_stopping_patience": config.early_stopping_patience,
         "extensions": [ext.to_dict() for ext in config.extensions],
     }
-    key = load_key(config.encrypt_key_file) if config.encrypt_key_file is not None else None
     # everything above wrote nothing; process 0 holds the lock for all processes of a multi-host run
     lock = resources.enter_context(WorkdirLock(workdir)) if primary else None
     best_metric = f"test_{task.best_metric}"
