@@ -141,3 +141,15 @@ def test_techniques_read_an_encrypted_run_and_write_encrypted_runs(encrypted_run
     assert meta["pruned"]["sparsity"] == 0.5
     kernel = np.asarray(state.params["hidden_0"]["kernel"])
     assert 0.45 < float(np.mean(kernel == 0)) < 0.55
+
+
+def test_an_altered_key_fingerprint_is_tampering_not_a_wrong_key(encrypted_run, tmp_path):
+    workdir = _copy(encrypted_run, tmp_path)
+    (wrapper,) = glob.glob(os.path.join(workdir, "checkpoints", "10", "meta", "metadata"))
+    text = pathlib.Path(wrapper).read_text()
+    key_id = text.split('"key_id": "')[1][:16]
+    pathlib.Path(wrapper).write_text(text.replace(key_id, "0" * 16))
+    with Checkpointer(os.path.join(workdir, "checkpoints"), key=load_key(encrypted_run[1]), async_save=False) as ckpt:
+        with pytest.raises(CheckpointError, match="step 10 in .* was tampered with: the key fingerprint") as e:
+            ckpt.read_meta(10)
+        assert not isinstance(e.value, CheckpointKeyError)

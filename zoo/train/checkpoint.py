@@ -216,16 +216,21 @@ class Checkpointer:
                 "it was not written by zoo or is corrupt. Use another work directory."
             ) from e
         problem = self._key_problem(step, meta)
-        if problem:
+        if problem and not (self._key is not None and isinstance(meta.get(_ENCRYPTED), dict)):
             raise CheckpointKeyError(problem)
         if self._key is not None:
             try:
                 meta = json.loads(self._open(step, "meta", base64.b64decode(meta[_ENCRYPTED]["meta"], validate=True)))
             except (KeyError, TypeError, ValueError, binascii.Error) as e:
+                if problem:  # another key's fingerprint, and our key cannot open it: the wrong key
+                    raise CheckpointKeyError(problem) from None
                 if isinstance(e, CheckpointError):
                     raise
                 raise CheckpointError(f"checkpoint step {step} in {self.directory} has a malformed encrypted "
                                       f"metadata wrapper ({type(e).__name__}: {e})") from e
+            if problem:  # our key opens it, so the fingerprint beside it was altered
+                raise CheckpointError(f"checkpoint step {step} in {self.directory} was tampered with: the key "
+                                      "fingerprint stored beside its ciphertext was altered")
         if not isinstance(meta, dict) or "model" not in meta:
             raise CheckpointError(f"checkpoint step {step} in {self.directory} has no zoo metadata")
         return meta
