@@ -246,7 +246,7 @@ def run_fedavg(model_name: str, cfg: FedAvgConfig, *, data: str = "digits", data
     def secure_round(params, chosen, dropped_pos, r):
         keys, batches, active = round_inputs(shards, sizes, chosen, r)
         return secure_fedavg_aggregate(params, clients_fn(template, params, keys, batches, active), sizes[chosen],
-                                       round_index=r, dropped=dropped_pos, threshold=secagg_threshold)
+                                       round_index=r + 1, dropped=dropped_pos, threshold=secagg_threshold)
 
     fed, central = template.params, template.params
     everyone = [np.arange(dataset.num_train)]
