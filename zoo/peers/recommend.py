@@ -1,7 +1,7 @@
 """Recommendation peers (numpy only): a global+user+item bias baseline for rating, most-popular for ranking.
 
-Metrics: ``rmse`` as an exact float64 sum of squared errors; ``hit_ratio_ndcg`` by the NCF protocol (the held-out
-item ranked among its sampled negatives; a tie counts against the held-out item).
+Metrics (``zoo.tasks.recommendation``, re-exported here): ``rmse``; ``hit_ratio_ndcg`` by the NCF protocol (the
+held-out item ranked among its sampled negatives; a tie counts against the held-out item).
 """
 
 from __future__ import annotations
@@ -9,22 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from zoo.data.ratings import Ratings
-
-
-def rmse(predicted: np.ndarray, target: np.ndarray) -> float:
-    err = np.asarray(predicted, np.float64) - np.asarray(target, np.float64)
-    return float(np.sqrt(np.sum(err * err) / len(err)))
-
-
-def hit_ratio_ndcg(pos_scores: np.ndarray, neg_scores: np.ndarray, k: int = 10) -> tuple[float, float]:
-    """``pos_scores`` (n,), ``neg_scores`` (n, m): HR@k and NDCG@k of the held-out item."""
-    pos = np.asarray(pos_scores, np.float64)[:, None]
-    neg = np.asarray(neg_scores, np.float64)
-    if neg.ndim != 2 or neg.shape[0] != pos.shape[0]:
-        raise ValueError(f"neg_scores must be (n, m) with n={pos.shape[0]}, got {neg.shape}")
-    rank = np.sum(neg >= pos, axis=1)  # 0-based rank of the held-out item
-    hit = rank < k
-    return float(hit.mean()), float(np.where(hit, 1.0 / np.log2(rank + 2.0), 0.0).mean())
+from zoo.tasks.recommendation import hit_ratio_ndcg, rmse  # noqa: F401  (the metrics the peers are scored by)
 
 
 class BiasBaseline:
