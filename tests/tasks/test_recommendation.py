@@ -32,7 +32,7 @@ def test_rmse_hand_computed():
 def _scorer(table):
     """A fake model: the score of (user u, item i) is table[u, i]."""
     table = jnp.asarray(table, jnp.float32)
-    return lambda variables, x, **kw: table[x[:, 0], x[:, 1]]
+    return lambda variables, x, **kw: table[x[:, 0], x[:, 1]][:, None]
 
 
 def test_ranking_eval_sums_over_padded_batches_equal_one_batch():
@@ -52,12 +52,12 @@ def test_ranking_eval_sums_over_padded_batches_equal_one_batch():
     summed = {k: sum(float(p[k]) for p in parts) for k in whole}
     assert task.metrics(summed) == pytest.approx(task.metrics(whole))
     with pytest.raises(ValueError, match="evaluates on batches with 'negatives'"):
-        task.eval_sums(jnp.zeros(3), {"inputs": batch["inputs"]}, jnp.ones(3))
+        task.eval_sums(jnp.zeros((3, 1)), {"inputs": batch["inputs"]}, jnp.ones(3))
 
 
 def test_rating_sums_and_losses():
     task = get_task("rating")
-    outputs = jnp.array([3.0, 4.0, 5.0, 1.0])
+    outputs = jnp.array([[3.0], [4.0], [5.0], [1.0]])
     batch = {"inputs": np.zeros((4, 2), np.int32), "rating": jnp.array([4.0, 4.0, 3.0, 5.0])}
     metrics = task.metrics(task.eval_sums(outputs, batch, jnp.array([1.0, 1.0, 1.0, 0.0])))  # last row: padding
     assert metrics == pytest.approx({"rmse": np.sqrt(5 / 3), "mae": 1.0})
@@ -67,8 +67,8 @@ def test_rating_sums_and_losses():
 
 def test_ranking_loss_is_binary_cross_entropy():
     task = get_task("ranking")
-    logits, labels = jnp.array([2.0, -1.0, 0.0]), jnp.array([1.0, 0.0, 1.0])
-    p = 1 / (1 + np.exp(-np.asarray(logits)))
+    logits, labels = jnp.array([[2.0], [-1.0], [0.0]]), jnp.array([1.0, 0.0, 1.0])
+    p = 1 / (1 + np.exp(-np.asarray(logits)[:, 0]))
     expected = -np.mean(np.asarray(labels) * np.log(p) + (1 - np.asarray(labels)) * np.log(1 - p))
     assert float(task.loss(logits, {"label": labels})) == pytest.approx(expected, rel=1e-6)
     assert task.best_metric == "ndcg@10" and task.best_mode == "max"

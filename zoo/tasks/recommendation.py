@@ -1,7 +1,10 @@
 """Recommendation: rating prediction and top-K ranking over (user, item) id pairs.
 
 Both tasks feed the model ``inputs [B, F]`` int32 ids (layout ``"ids"``; column 0 the user id,
-column 1 the item id, further columns other id fields) and read one score per pair, ``[B]``.
+column 1 the item id, further columns other id fields) and read one score per pair, ``[B, 1]``
+(a head of one output, as a regression head).
+A batch entry ``dense [B, num_dense]`` float32, when present, is passed to the model as ``dense=``
+(DLRM's dense features).
 
 ``rating``: batches add ``rating [B]`` float32.  Loss: mean squared error.  Metrics (exact sums):
 ``rmse`` (best checkpoint, lower is better) and ``mae``.
@@ -62,21 +65,28 @@ def _random_ids(config, key, batch_size):
 
 @dataclasses.dataclass(frozen=True)
 class _PairTask(Task):
-    model_input_keys: ClassVar[tuple[str, ...]] = ()
+    model_input_keys: ClassVar[tuple[str, ...]] = ("dense",)  # DLRM's dense features, when the data has them
 
     def check_model(self, config):
         check_id_model(self.name, config)
 
     def output_shape(self, config, batch_size=1):
-        return (batch_size,)
+        return (batch_size, 1)
+
+    @staticmethod
+    def scores(outputs):
+        """``[B, 1]`` model outputs -> ``[B]`` float32 scores."""
+        if outputs.ndim != 2 or outputs.shape[1] != 1:
+            raise ValueError(f"a recommender returns one score per pair [B, 1], got shape {tuple(outputs.shape)}")
+        return outputs[:, 0].astype(jnp.float32)
 
     def model_inputs(self, batch):
-        return batch["inputs"], {}
+        return batch["inputs"], {k: batch[k] for k in self.model_input_keys if k in batch}
 
 
 @dataclasses.dataclass(frozen=True)
 class Rating(_PairTask):
-    """``inputs [B, F]`` ids -> ``[B]`` predicted ratings; MSE loss, RMSE / MAE."""
+    """``inputs [B, F]`` ids -> ``[B, 1]`` predicted ratings; MSE loss, RMSE / MAE."""
 
     name = "rating"
     best_metric = "rmse"
@@ -93,10 +103,10 @@ class Rating(_PairTask):
     def loss(self, outputs, batch, *, label_smoothing: float = 0.0):
         if label_smoothing:
             raise ValueError("label_smoothing is implemented for classification, not task 'rating'")
-        return jnp.mean(jnp.square(outputs.astype(jnp.float32) - batch["rating"]))
+        return jnp.mean(jnp.square(self.scores(outputs) - batch["rating"]))
 
     def eval_sums(self, outputs, batch, mask):
-        errors = (outputs.astype(jnp.float32) - batch["rating"]) * mask
+        errors = (self.scores(outputs) - batch["rating"]) * mask
         return {"squared_sum": jnp.sum(jnp.square(errors)), "abs_sum": jnp.sum(jnp.abs(errors)),
                 "count": jnp.sum(mask)}
 
@@ -108,7 +118,7 @@ class Rating(_PairTask):
 
 @dataclasses.dataclass(frozen=True)
 class Ranking(_PairTask):
-    """``inputs [B, F]`` ids -> ``[B]`` logits; BCE on sampled negatives; HR@10 / NDCG@10 by the NCF protocol."""
+    """``inputs [B, F]`` ids -> ``[B, 1]`` logits; BCE on sampled negatives; HR@10 / NDCG@10 by the NCF protocol."""
 
     name = "ranking"
     best_metric = "ndcg@10"
@@ -124,7 +134,7 @@ class Ranking(_PairTask):
                 "label": jax.random.bernoulli(kl, 0.25, (batch_size,)).astype(jnp.float32)}
 
     def _logits_labels(self, outputs, batch):
-        return outputs.astype(jnp.float32), batch["label"].astype(jnp.float32)
+        return self.scores(outputs), batch["label"].astype(jnp.float32)
 
     def loss(self, outputs, batch, *, label_smoothing: float = 0.0):
         if label_smoothing:
@@ -138,10 +148,13 @@ class Ranking(_PairTask):
         return {"accuracy": weighted_mean(((logits > 0) == (labels > 0.5)).astype(jnp.float32), jnp.ones_like(labels))}
 
     def apply(self, apply_fn, variables, batch, **kwargs):
-        """Training batches: ``[B]`` logits of the pairs.  Eval batches (with ``negatives [B, M]``): ``[B, 1 + M]``,
+        """Training batches: ``[B, 1]`` logits of the pairs.  Eval batches (with ``negatives [B, M]``): ``[B, 1 + M]``,
         column 0 the held-out item's logit, then its negatives'."""
         if "negatives" not in batch:
             return super().apply(apply_fn, variables, batch, **kwargs)
+        if "dense" in batch:
+            raise ValueError("task 'ranking' scores the sampled negatives from ids alone; its eval batches take no "
+                             "'dense' features")
         pairs, negatives = batch["inputs"], batch["negatives"]
         if negatives.ndim != 2 or negatives.shape[0] != pairs.shape[0]:
             raise ValueError(f"task 'ranking': eval entry 'negatives' must be [B, M] item ids with B = "
