@@ -262,6 +262,8 @@ class DLRM(nn.Module):
         vectors = [_lookup(_table(self, f"{field}_embedding", size, cfg.hidden_size, cfg), x[:, f], cfg.dtype)
                    for f, (field, size) in enumerate(zip(FIELDS, cfg.table_sizes))]  # each [B, D]
         if cfg.num_dense:
+            if dense is None and self.is_initializing():  # init from ids alone (zoo.init_variables): shapes only
+                dense = jnp.zeros((x.shape[0], cfg.num_dense), cfg.dtype)
             if dense is None or tuple(jnp.shape(dense)) != (x.shape[0], cfg.num_dense):
                 raise ValueError(f"{name} needs dense features dense=[B, num_dense={cfg.num_dense}] with B = "
                                  f"{x.shape[0]}, got {None if dense is None else tuple(jnp.shape(dense))}")
