@@ -79,3 +79,16 @@ def test_tasks_refuse_non_id_models():
 
     with pytest.raises(ValueError, match="task 'rating' needs an id model"):
         get_task("rating").check_model(zoo.get_config("mlp"))
+
+
+def test_retrieval_in_batch_softmax_hand_computed():
+    task = get_task("retrieval")
+    vectors = jnp.array([[[1.0, 0.0], [1.0, 0.0]], [[0.0, 1.0], [0.0, 1.0]]])  # [B=2, (user, item), D=2]
+    # logits u_i . v_j = identity: each row's loss log(e^1 + e^0) - 1
+    batch = {"inputs": np.array([[0, 3], [1, 4]], np.int32)}
+    assert float(task.loss(vectors, batch)) == pytest.approx(np.log(1 + np.e) - 1, rel=1e-6)
+    assert float(task.train_metrics(vectors, batch)["accuracy"]) == 1.0
+    # the same item twice is not its own negative: nothing left to contrast
+    assert float(task.loss(vectors, {"inputs": np.array([[0, 3], [1, 3]], np.int32)})) == pytest.approx(0.0)
+    np.testing.assert_allclose(task.scores(vectors), [1.0, 1.0])
+    assert task.batch_coupled and not get_task("ranking").batch_coupled

@@ -10,7 +10,8 @@ Users and items are re-indexed to dense ids 0..n-1 (by sorted original id), so e
 ``rating`` gets the 90/10 split (``inputs [N, 2]`` (user, item), ``rating [N]``); ``ranking`` gets
 leave-last-out, training on every observed pair (label 1) plus ``negatives`` sampled pairs per observed
 one (label 0, items the user never rated, drawn once by the run's seed; ``movielens:negatives=K``,
-default 4), and evaluating each user's held-out pair with 100 negatives fixed by ``EVAL_SEED``.
+default 4), and evaluating each user's held-out pair with 100 negatives fixed by ``EVAL_SEED``;
+``retrieval`` (two-tower, in-batch negatives) trains on the observed pairs alone and evaluates as ranking.
 """
 
 from __future__ import annotations
@@ -107,26 +108,30 @@ def _pairs(users, items) -> np.ndarray:
 
 
 def movielens_arrays(task: str, *, negatives: int = 4, seed: int = 0) -> tuple[dict, dict, Ratings]:
-    """``(train, test, all ratings)`` arrays of ``task`` (``rating`` or ``ranking``), as the module docstring says."""
+    """``(train, test, all ratings)`` arrays of ``task`` (``rating``, ``ranking`` or ``retrieval``), as the module
+    docstring says."""
     data = load_movielens()
     if task == "rating":
         train, test = rating_split(data, seed=0)
         return ({"inputs": _pairs(train.users, train.items), "rating": train.ratings},
                 {"inputs": _pairs(test.users, test.items), "rating": test.ratings}, data)
-    if task != "ranking":
-        raise ValueError(f"movielens serves tasks 'rating' and 'ranking', got {task!r}")
+    if task not in ("ranking", "retrieval"):
+        raise ValueError(f"movielens serves tasks 'rating', 'ranking' and 'retrieval', got {task!r}")
     train, test = ranking_split(data)
+    eval_split = {"inputs": _pairs(test.users, test.items),
+                  "negatives": sample_negatives(data, test, n=EVAL_NEGATIVES, seed=EVAL_SEED)}
+    if task == "retrieval":  # observed pairs only: the other items of a batch are the negatives
+        return {"inputs": _pairs(train.users, train.items)}, eval_split, data
     neg_items = training_negatives(data, train, per_positive=negatives, seed=seed)
     users = np.concatenate([train.users, np.repeat(train.users, negatives)])
     items = np.concatenate([train.items, neg_items])
     labels = np.concatenate([np.ones(len(train), np.float32), np.zeros(len(neg_items), np.float32)])
-    return ({"inputs": _pairs(users, items), "label": labels},
-            {"inputs": _pairs(test.users, test.items),
-             "negatives": sample_negatives(data, test, n=EVAL_NEGATIVES, seed=EVAL_SEED)}, data)
+    return {"inputs": _pairs(users, items), "label": labels}, eval_split, data
 
 
 def load_movielens_dataset(name: str, model_config, *, seed: int = 0):
-    """``--data movielens[:negatives=K]`` for a ``rating`` or ``ranking`` model whose tables cover the ids."""
+    """``--data movielens[:negatives=K]`` for a ``rating``, ``ranking`` or ``retrieval`` model whose tables cover
+    the ids."""
     from zoo.data.pipeline import ArrayDataset
     from zoo.registry import task_name
 
@@ -139,8 +144,8 @@ def load_movielens_dataset(name: str, model_config, *, seed: int = 0):
                              f"ranking, K >= 1); got {name!r}")
         negatives = int(value)
     task = task_name(model_config)
-    if task not in ("rating", "ranking"):
-        raise ValueError(f"movielens serves tasks 'rating' and 'ranking'; the model's task is {task!r}")
+    if task not in ("rating", "ranking", "retrieval"):
+        raise ValueError(f"movielens serves tasks 'rating', 'ranking' and 'retrieval'; the model's task is {task!r}")
     if args and task != "ranking":
         raise ValueError(f"movielens:negatives=K is for ranking models; the model's task is {task!r}")
     if getattr(model_config, "layout", None) != "ids" or tuple(model_config.input_shape) != (2,):

@@ -17,6 +17,9 @@ row is a user's held-out pair ``inputs [F]`` with ``negatives [M]`` item ids the
 rank is the number of negatives scoring at least as high (a tie counts against it).  Metrics:
 ``hr@K`` (rank < K) and ``ndcg@K`` (``1 / log2(rank + 2)`` when rank < K), K = 10; best
 checkpoint ``ndcg@10`` (higher).  :func:`hit_ratio_ndcg` computes the same on plain arrays.
+
+``retrieval`` (:class:`Retrieval`): a two-tower model's ``[B, 2, D]`` user and item vectors, trained
+on observed pairs alone with in-batch negatives (softmax), evaluated as ``ranking``.
 """
 
 from __future__ import annotations
@@ -162,8 +165,8 @@ class Ranking(_PairTask):
         b, m = negatives.shape
         candidates = jnp.concatenate([pairs[:, 1:2], negatives.astype(pairs.dtype)], axis=1)  # [B, 1 + M]
         grid = jnp.broadcast_to(pairs[:, None, :], (b, m + 1, pairs.shape[1])).at[:, :, 1].set(candidates)
-        scores = apply_fn(variables, grid.reshape(b * (m + 1), pairs.shape[1]), **kwargs)
-        return scores.reshape(b, m + 1)
+        outputs = apply_fn(variables, grid.reshape(b * (m + 1), pairs.shape[1]), **kwargs)
+        return self.scores(outputs).reshape(b, m + 1)
 
     def eval_sums(self, outputs, batch, mask):
         if "negatives" not in batch or outputs.ndim != 2:
@@ -182,7 +185,63 @@ class Ranking(_PairTask):
                 f"ndcg@{self.k}": float(sums["ndcg_sum"] / sums["count"])}
 
 
+@dataclasses.dataclass(frozen=True)
+class Retrieval(Ranking):
+    """Two-tower retrieval: ``inputs [B, F]`` observed pairs -> ``[B, 2, D]`` (user vector, item vector).
+
+    Loss: softmax cross-entropy of each user against every item of the batch (in-batch negatives; an item
+    that appears twice in the batch is not its own negative), scores ``u . v``.  Evaluation: as ``ranking``
+    (the NCF protocol, HR@10 / NDCG@10 of ``u . v``).  The loss couples the rows of a batch, so ``pmap``
+    (each device its own slice) cannot run it; the jit strategies see the global batch and can.
+    """
+
+    name = "retrieval"
+    batch_coupled: ClassVar[bool] = True
+
+    def check_model(self, config):
+        super().check_model(config)
+        if not isinstance(getattr(config, "hidden_size", None), int):
+            raise ValueError(f"task 'retrieval' needs a config with hidden_size (the towers' width); "
+                             f"{type(config).__name__} has none")
+
+    def schema(self, config):
+        return {"inputs": ArraySpec(tuple(config.input_shape), "int32")}
+
+    def example_batch(self, config, key, batch_size=1):
+        return {"inputs": _random_ids(config, key, batch_size)}
+
+    def output_shape(self, config, batch_size=1):
+        return (batch_size, 2, config.hidden_size)
+
+    @staticmethod
+    def scores(outputs):
+        """``[B, 2, D]`` tower outputs -> ``[B]`` float32 scores ``u . v``."""
+        if outputs.ndim != 3 or outputs.shape[1] != 2:
+            raise ValueError(f"a retrieval model returns (user, item) vectors [B, 2, D], got shape "
+                             f"{tuple(outputs.shape)}")
+        outputs = outputs.astype(jnp.float32)
+        return jnp.sum(outputs[:, 0] * outputs[:, 1], axis=-1)
+
+    def _in_batch_logits(self, outputs, batch):
+        outputs = outputs.astype(jnp.float32)
+        logits = outputs[:, 0] @ outputs[:, 1].T  # [B, B]: user i against item j
+        items = batch["inputs"][:, 1]
+        duplicate = (items[:, None] == items[None, :]) & ~jnp.eye(len(items), dtype=bool)
+        return jnp.where(duplicate, -jnp.inf, logits)
+
+    def loss(self, outputs, batch, *, label_smoothing: float = 0.0):
+        if label_smoothing:
+            raise ValueError("label_smoothing is implemented for classification, not task 'retrieval'")
+        logits = self._in_batch_logits(outputs, batch)
+        return jnp.mean(jax.nn.logsumexp(logits, axis=-1) - jnp.diagonal(logits))
+
+    def train_metrics(self, outputs, batch):
+        logits = self._in_batch_logits(outputs, batch)
+        return {"accuracy": jnp.mean((jnp.argmax(logits, axis=-1) == jnp.arange(len(logits))).astype(jnp.float32))}
+
+
 RATING = register_task(Rating())
 RANKING = register_task(Ranking())
+RETRIEVAL = register_task(Retrieval())
 
-__all__ = ["RANKING", "RATING", "Ranking", "Rating", "check_id_model", "hit_ratio_ndcg", "rmse"]
+__all__ = ["RANKING", "RATING", "RETRIEVAL", "Ranking", "Rating", "Retrieval", "check_id_model", "hit_ratio_ndcg", "rmse"]

