@@ -17,6 +17,7 @@ def test_parameter_counts():
     assert zoo.param_count("ncf_tiny") == 160 * 8 + 160 * 8 + (16 * 8 + 8) + (16 + 1)
     # two_tower_tiny: tables (64 + 96) * 8; per tower 8 -> 16 -> 8; global bias
     assert zoo.param_count("two_tower_tiny") == 160 * 8 + 2 * ((8 * 16 + 16) + (16 * 8 + 8)) + 1
+    assert zoo.param_count("two_tower_retrieval_tiny") == zoo.param_count("two_tower_tiny") - 1  # no bias
     # dlrm_tiny (no dense features): tables (64 + 96) * 8; top MLP over [e_u | e_i | e_u . e_i] = 17 -> 16; head
     assert zoo.param_count("dlrm_tiny") == 160 * 8 + (17 * 16 + 16) + (16 + 1)
     # dlrm: MovieLens tables padded to multiples of 8 rows (672 users, 9,072 items)

@@ -190,6 +190,7 @@ class TwoTower(nn.Module):
     """``[B, 2]`` ids -> ``[B, 1]``: ``u(user) . v(item) + bias`` (:meth:`towers` gives both ``[B, D]`` vectors)."""
 
     config: TwoTowerConfig
+    scored = True  # class attribute, not a field: returns u . v + bias (False: the vectors)
 
     def setup(self):
         cfg = self.config
@@ -205,7 +206,8 @@ class TwoTower(nn.Module):
         self.user_out = Dense(cfg.hidden_size, logical_axes=(axes.MLP, axes.EMBED), name="user_out", **kw)
         self.item_out = Dense(cfg.hidden_size, logical_axes=(axes.MLP, axes.EMBED), name="item_out", **kw)
         self.dropout = Dropout(cfg.dropout_rate)
-        self.bias = self.param("global_bias", nn.initializers.constant(cfg.global_bias), (), cfg.param_dtype)
+        if self.scored:  # the retrieval variant returns the vectors, with no offset to learn
+            self.bias = self.param("global_bias", nn.initializers.constant(cfg.global_bias), (), cfg.param_dtype)
 
     def _tower(self, h, layers, out, train):
         for layer in layers:
@@ -235,6 +237,8 @@ class TwoTower(nn.Module):
 class TwoTowerRetrieval(TwoTower):
     """``[B, 2]`` ids -> ``[B, 2, D]``: the user and the item vector of each pair (task ``retrieval``: in-batch
     softmax; the score of a pair is ``u . v``).  Sown ``pre_logits``: the same vectors (the retrieval embeddings)."""
+
+    scored = False
 
     def __call__(self, x, *, train: bool = False):
         vectors = jnp.stack(self.towers(x, train=train), axis=1)  # [B, 2, D]
