@@ -195,12 +195,8 @@ class TwoTower(nn.Module):
     def setup(self):
         cfg = self.config
         kw = dict(dtype=cfg.dtype, param_dtype=cfg.param_dtype)
-        self.user_embedding = self.param(
-            "user_embedding", axes.with_logical_partitioning(nn.initializers.normal(0.05), (axes.VOCAB, axes.EMBED)),
-            (cfg.rows(cfg.num_users), cfg.hidden_size), cfg.param_dtype)
-        self.item_embedding = self.param(
-            "item_embedding", axes.with_logical_partitioning(nn.initializers.normal(0.05), (axes.VOCAB, axes.EMBED)),
-            (cfg.rows(cfg.num_items), cfg.hidden_size), cfg.param_dtype)
+        self.user_embedding = _table(self, "user_embedding", cfg.num_users, cfg.hidden_size, cfg)
+        self.item_embedding = _table(self, "item_embedding", cfg.num_items, cfg.hidden_size, cfg)
         self.user_layers = [Dense(w, name=f"user_hidden_{i}", **kw) for i, w in enumerate(cfg.hidden_sizes)]
         self.item_layers = [Dense(w, name=f"item_hidden_{i}", **kw) for i, w in enumerate(cfg.hidden_sizes)]
         self.user_out = Dense(cfg.hidden_size, logical_axes=(axes.MLP, axes.EMBED), name="user_out", **kw)
