@@ -14,11 +14,15 @@ from zoo.train import create_train_state, train_step
 
 
 def fit(model, dataset, *, steps: int, batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
-        weight_decay: float = 0.0):
-    """Trains ``model`` on ``dataset.train`` with Adam(W) and cosine decay; returns the state and the loss curve."""
+        weight_decay: float = 0.0, decay_mask=None):
+    """Trains ``model`` on ``dataset.train`` with Adam(W) and cosine decay; returns the state and the loss curve.
+
+    ``decay_mask``: optax's ``mask`` of the weight decay (a function of the params: True where to decay).
+    """
     batch_size = min(batch_size, dataset.num_train)
     schedule = optax.cosine_decay_schedule(lr, steps)
-    tx = optax.adamw(schedule, weight_decay=weight_decay) if weight_decay else optax.adam(schedule)
+    tx = (optax.adamw(schedule, weight_decay=weight_decay, mask=decay_mask) if weight_decay
+          else optax.adam(schedule))
     state = create_train_state(model, tx, seed=seed)
     batches = BatchSchedule(dataset.num_train, batch_size, seed)
     step = jax.jit(train_step)

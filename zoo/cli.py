@@ -351,7 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dataset: digits (bundled real digits), fsdd[:DIR][,speaker=NAME] (spoken digits), "
                         "synthetic, sentiment (shipped sentences, token "
                         "models), sentiment:TOKENIZER_DIR, pydoc (byte-level text, GPT), imdb/sst2/wikitext (online), "
-                        "cifar10 (needs tensorflow-datasets or datasets, online once)")
+                        "cifar10 (needs tensorflow-datasets or datasets, online once), movielens[:negatives=K] (shipped ratings; "
+                        "rating or ranking models: mf, ncf, two_tower, dlrm)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, help="total optimizer steps (default 600 if --epochs is not given)")
     length.add_argument("--epochs", type=_finite_float, help="passes over the training set")

@@ -24,9 +24,10 @@ import jax.numpy as jnp
 import numpy as np
 
 # image: float [B, H, W, C]; sequence: float [B, T, D]; vector: float [B, D];
-# tokens: int32 token ids [B, T] (the config also has ``vocab_size``).  The layout is what a
+# tokens: int32 token ids [B, T] (the config also has ``vocab_size``); ids: int32 [B, F], one id per field,
+# column f indexing a table of ``config.table_sizes[f]`` rows (recommenders: user id, item id).  The layout is what a
 # model's main input is; what a batch holds besides it is up to the model's task (``zoo.tasks``).
-LAYOUTS = ("image", "sequence", "vector", "tokens")
+LAYOUTS = ("image", "sequence", "vector", "tokens", "ids")
 
 # Registry-wide conformance tests build and train every model at most this large
 # (the full-size variants share their code with a tiny one that is tested).
@@ -85,6 +86,9 @@ def register_model(name: str, *, module: type[nn.Module], config: Any, descripti
         raise ValueError(f"model {name!r}: layout must be one of {LAYOUTS}, got {config.layout!r}")
     if config.layout == "tokens" and not hasattr(config, "vocab_size"):
         raise TypeError(f"config of token model {name!r} lacks the required field 'vocab_size'")
+    if config.layout == "ids" and len(getattr(config, "table_sizes", ())) != config.input_shape[-1]:
+        raise TypeError(f"config of id model {name!r} needs table_sizes with one size per id field "
+                        f"(input_shape {tuple(config.input_shape)})")
     if task is None:
         task = getattr(config, "task", "classification")
     elif hasattr(config, "task") and config.task != task:
@@ -142,7 +146,7 @@ def create_model(name: str, **overrides) -> nn.Module:
 
 
 def _input_dtype(config: Any):
-    return jnp.int32 if config.layout == "tokens" else jnp.float32
+    return jnp.int32 if config.layout in ("tokens", "ids") else jnp.float32
 
 
 def example_input(config: Any, batch_size: int = 1) -> jax.Array:
@@ -155,6 +159,8 @@ def random_input(config: Any, key: jax.Array, batch_size: int = 1) -> jax.Array:
     shape = (batch_size, *config.input_shape)
     if config.layout == "tokens":
         return jax.random.randint(key, shape, 0, config.vocab_size, jnp.int32)
+    if config.layout == "ids":  # column f in [0, table_sizes[f])
+        return jax.random.randint(key, shape, 0, jnp.asarray(config.table_sizes, jnp.int32), jnp.int32)
     return jax.random.uniform(key, shape, jnp.float32)
 
 

@@ -111,8 +111,12 @@ def test_strategy_matches_single_device(name, strategy):
     try:
         runner, state, losses = _run(_model(name, pmap), parallel, initial)
     except ValueError as e:  # a model whose widths the tensor axis does not split evenly: said clearly
+        if pmap and task_for(_model(name)).batch_coupled:  # in-batch negatives: pmap refuses the task
+            assert "the pmap strategy splits each batch per device" in str(e) and "in-batch negatives" in str(e)
+            return
         assert "tensor axis of size" in str(e) and "does not divide" in str(e)
         return
+    assert not (pmap and task_for(_model(name)).batch_coupled), "pmap must refuse a batch-coupled task"
     assert runner.data_parallel * (1 if pmap else runner.mesh.shape["tensor"]) > 1
     items = jax.device_get(runner.checkpoint_items(state))
     if pmap and jax.tree.leaves(ref_items["model_state"]):

@@ -96,6 +96,7 @@ register_dataset("fsdd", "zoo.data.audio:load_fsdd")  # Free Spoken Digit Datase
 register_dataset("series", "zoo.data.timeseries:load_series_dataset")  # series:co2, series:taylor, ...
 register_dataset("digits_ovr", "zoo.data.tabular:load_anomaly_dataset")  # digits_ovr:K, one digit normal
 register_dataset("breast_cancer", "zoo.data.tabular:load_anomaly_dataset")
+register_dataset("movielens", "zoo.data.ratings:load_movielens_dataset")  # rating or ranking split by the model's task
 register_dataset("translate", "zoo.data.seq2seq:load_translation")  # translate:en-de, translate:de-fr, ...
 register_dataset("docstrings", "zoo.data.seq2seq:load_docstrings")  # standard-library docstring summaries
 for _name in TEXT_DATASETS:

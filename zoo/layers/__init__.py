@@ -2,7 +2,7 @@
 
 from zoo.layers import audio, axes, decoding, explicit
 from zoo.layers.checks import (canonical_dtype, check_ids_in_range, check_input, check_positive_ints, check_rate,
-                               check_tokens, normalize_config)
+                               check_table_ids, check_tokens, normalize_config)
 from zoo.layers.conv import CONV_IMPLS, Conv2D, conv2d, max_pool
 from zoo.layers.dropout import Dropout
 from zoo.layers.explicit import with_logical_constraint
@@ -15,7 +15,7 @@ from zoo.layers.transformer import ACTIVATIONS, Embed, FeedForward, LayerNorm, T
 
 __all__ = [
     "audio", "axes", "decoding", "explicit",
-    "canonical_dtype", "check_ids_in_range", "check_input", "check_positive_ints", "check_rate", "check_tokens",
+    "canonical_dtype", "check_ids_in_range", "check_input", "check_positive_ints", "check_rate", "check_table_ids", "check_tokens",
     "normalize_config",
     "CONV_IMPLS", "Conv2D", "conv2d", "max_pool",
     "Dense", "Dropout", "LSTM", "RMSNorm",

@@ -106,6 +106,37 @@ def check_ids_in_range(ids, size: int, *, model: str, name: str = "token ids", f
         raise ValueError(f"{model} expects {name} in [0, {field}={size}), got ids from {low} to {high}")
 
 
+def check_table_ids(x, table_sizes: Sequence[int], *, model: str, fields: Sequence[str],
+                    size_fields: Sequence[str]) -> None:
+    """Raises ValueError unless ``x`` is integer ids ``[B, F]`` whose column f is in ``[0, table_sizes[f])``.
+
+    The id check needs concrete ids: traced ids (under ``jit``) cannot be read, so only their shape and dtype
+    are checked (an id outside a table would gather a clipped row, silently).
+
+    Args:
+      x: ``[B, F]`` ids, column f one field (user, item, ...).
+      table_sizes: rows of each field's table; fields: the fields' names (``"user"``); size_fields: the
+        config fields of the sizes (``"num_users"``).
+    """
+    shape, width = tuple(np.shape(x)), len(table_sizes)
+    dims = f"[B, {width}] ({', '.join(f + ' id' for f in fields)})"
+    if len(shape) != 2:
+        raise ValueError(f"{model} expects input of rank 2 {dims}, got rank {len(shape)} with shape {shape}")
+    if shape[1] != width:
+        raise ValueError(f"{model} expects input {dims}, got shape {shape}")
+    if not jnp.issubdtype(jnp.result_type(x), jnp.integer):
+        raise ValueError(f"{model} expects integer ids {dims}, got dtype {jnp.result_type(x)}")
+    if isinstance(x, jax.core.Tracer) or not shape[0]:
+        return
+    values = np.asarray(x)
+    for column, (size, field, size_field) in enumerate(zip(table_sizes, fields, size_fields)):
+        ids = values[:, column]
+        bad = ids[(ids < 0) | (ids >= size)]
+        if bad.size:
+            raise ValueError(f"{model}: {field} id {int(bad[0])} is outside the {field} table of {size_field}={size} "
+                             f"rows (ids must be in [0, {size}); {bad.size} such id(s) in the batch)")
+
+
 def check_tokens(x, max_length: int, *, model: str, vocab_size: int | None = None) -> None:
     """Raises ValueError unless ``x`` is integer token ids ``[B, T]`` with ``1 <= T <= max_length``
     (and, when ``vocab_size`` is given and ``x`` is concrete, ids in ``[0, vocab_size)``)."""

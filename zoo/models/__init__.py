@@ -1,6 +1,6 @@
 """Model families, one package each; importing this package registers every model."""
 
-from zoo.models import anomaly, bert, forecast, gpt2, resnet, seed, vit
+from zoo.models import anomaly, bert, forecast, gpt2, recommend, resnet, seed, vit
 from zoo.models.bert import Bert, BertConfig
 from zoo.models.features import extract_features, pooled_features, replace_head
 from zoo.models.gpt2 import GPT2, GPT2Config
@@ -16,7 +16,7 @@ from zoo.models.resnet import ResNet, ResNetConfig
 from zoo.models.seed import MLP, MLPConfig, SeedCNN, SeedCNNConfig, SeedLSTM, SeedLSTMConfig
 from zoo.models.vit import ViT, ViTConfig
 
-__all__ = ["anomaly", "forecast", "Bert", "BertConfig", "GPT2", "GPT2Config", "MLP", "MLPConfig", "ResNet", "ResNetConfig", "SeedCNN",
+__all__ = ["anomaly", "forecast", "recommend", "Bert", "BertConfig", "GPT2", "GPT2Config", "MLP", "MLPConfig", "ResNet", "ResNetConfig", "SeedCNN",
            "SeedCNNConfig", "SeedLSTM", "SeedLSTMConfig", "ViT", "ViTConfig", "bert", "extract_features", "gpt2",
            "pooled_features", "replace_head", "resnet", "seed", "vit", "kws", "KWSCNN", "KWSConfig", "whisper", "Whisper", "WhisperConfig", "tts", "MelTTS",
            "MelTTSConfig", "t5", "T5", "T5Config"]

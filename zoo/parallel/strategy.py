@@ -174,6 +174,11 @@ class PmapStrategy(_Strategy):
         if jax.process_count() > 1:
             raise ValueError("the pmap strategy runs in one process; use --parallel dp across hosts "
                              "(the same data parallelism through jax.jit)")
+        task = task_for(model)
+        if task.batch_coupled:
+            raise ValueError(f"the pmap strategy splits each batch per device, but task {task.name!r} scores every "
+                             f"example against the whole batch (in-batch negatives); use --parallel dp (the same "
+                             f"data parallelism through jax.jit, over the global batch)")
         devices = list(jax.local_devices() if devices is None else devices)
         n = config.mesh_shape(len(devices))["data"]
         self.config, self.batch_size, self.model_config = config, batch_size, model.config

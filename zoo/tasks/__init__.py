@@ -18,6 +18,7 @@ from zoo.tasks.classification import (CLASSIFICATION, IGNORE_INDEX, QUESTION_ANS
 from zoo.tasks.synthesis import SPEECH_SYNTHESIS, SpeechSynthesis
 from zoo.tasks.transcription import TRANSCRIPTION, Transcription, word_error_rate
 from zoo.tasks.forecasting import FORECASTING
+from zoo.tasks.recommendation import RANKING, RATING, RETRIEVAL
 from zoo.tasks.seq2seq import SUMMARIZATION, TRANSLATION, Seq2Seq, text_metrics
 
 
@@ -31,7 +32,7 @@ def task_for(model_or_config) -> Task:
     return task
 
 
-__all__ = ["ANOMALY_RECONSTRUCTION", "ANOMALY_SVDD", "ANOMALY_VAE", "FORECASTING", "ArraySpec", "CAUSAL_LM", "CLASSIFICATION", "CausalLM", "Classification", "EVAL_MASK", "IGNORE_INDEX",
+__all__ = ["RANKING", "RATING", "RETRIEVAL", "ANOMALY_RECONSTRUCTION", "ANOMALY_SVDD", "ANOMALY_VAE", "FORECASTING", "ArraySpec", "CAUSAL_LM", "CLASSIFICATION", "CausalLM", "Classification", "EVAL_MASK", "IGNORE_INDEX",
            "QUESTION_ANSWERING", "QuestionAnswering", "TOKEN_CLASSIFICATION", "Task", "TokenClassification",
            "accuracy", "cross_entropy_loss", "get_task", "list_tasks", "register_task", "sums_to_host",
            "task_for", "SPEECH_SYNTHESIS", "SpeechSynthesis", "TRANSCRIPTION", "Transcription", "word_error_rate",

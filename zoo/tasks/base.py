@@ -56,6 +56,8 @@ class Task:
     best_metric: ClassVar[str] = "accuracy"
     best_mode: ClassVar[str] = "max"  # "max": higher is better; "min": lower is better
     model_input_keys: ClassVar[tuple[str, ...]] = ()
+    # the loss couples the rows of a batch (in-batch negatives): pmap, which splits it per device, refuses the task
+    batch_coupled: ClassVar[bool] = False
 
     # -- schema ---------------------------------------------------------------------------------
     def check_model(self, config: Any) -> None:
