@@ -43,8 +43,12 @@ import os
 import shlex
 import sys
 import time
-import tomllib
 import typing
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10: the same parser as a package
+    import tomli as tomllib
 
 from zoo import registry
 from zoo.tasks import task_for
@@ -264,6 +268,13 @@ def check_config(config: TrainConfig) -> None:
     parse_augment(resolve_augment(config.augment, model_config.layout, config.data))
 
 
+def search_target(base: TrainConfig) -> tuple[str, str]:
+    """What trials of ``base`` are scored by: ``(metric, direction)``, the task's best-checkpoint metric on the
+    held-out split and ``"maximize"`` or ``"minimize"`` (``("val_accuracy", "maximize")`` for classification)."""
+    task = task_for(registry.get_config(base.model, **base.model_overrides))
+    return f"val_{task.best_metric}", "maximize" if task.best_mode == "max" else "minimize"
+
+
 def trial_dir(workdir: str, params: dict) -> str:
     """The work directory of the trial with ``params``: the same parameters, the same directory."""
     digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
@@ -340,12 +351,11 @@ def tune(base: TrainConfig, space: SearchSpace, trials: int, workdir: str, *, ho
     if base.holdout:
         raise ValueError("the base configuration has a holdout already; zoo tune sets it (holdout=)")
     show = progress or (lambda line: print(line, file=sys.stderr, flush=True))
-    task = task_for(registry.get_config(base.model, **base.model_overrides))
-    metric = f"val_{task.best_metric}"
-    direction = "maximize" if task.best_mode == "max" else "minimize"
+    metric, direction = search_target(base)
     workdir = os.path.abspath(workdir)
     search = {"base": base.to_dict(), "space": space.to_dict(), "holdout": holdout, "metric": metric}
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # one line per trial comes from `show`; optuna's own warnings would repeat failures with tracebacks
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
 
     with WorkdirLock(workdir) as lock:  # one search at a time; the trials lock their own directories
         lock.claim()
@@ -534,4 +544,4 @@ class _quiet_experimental:
 
 
 __all__ = ["TUNABLE", "Param", "SearchSpace", "apply_params", "check_config", "load_space", "parse_space",
-           "train_command", "trial_dir", "tune"]
+           "search_target", "train_command", "trial_dir", "tune"]

@@ -289,8 +289,8 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
       initial_params: parameters to start from instead of a fresh initialisation
         (e.g. a pre-trained checkpoint's); same tree and shapes as the model's.
         Ignored when resuming, since the checkpoint holds the trained ones.
-      on_eval: ``on_eval(step, metrics)``, called after each periodic evaluation once its checkpoint
-        is saved, with the row's evaluation metrics (``{"test_accuracy": ..., "test_loss": ...}``;
+      on_eval: ``on_eval(step, metrics)``, called after each periodic evaluation before the last step
+        (the last one is the result), once its checkpoint is saved, with the row's evaluation metrics (``{"test_accuracy": ..., "test_loss": ...}``;
         ``val_*`` with ``config.holdout``). An exception it raises ends the run there, the checkpoint
         kept (hyperparameter search prunes a trial so; rerunning the same config resumes it).
 
@@ -477,7 +477,7 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
                             early["stopped_at"] = done
                     checkpoint(done, state, test)
                 logger.write(done, row)
-                if on_eval is not None and is_ckpt and not stop:
+                if on_eval is not None and is_ckpt and not stop and done < total_steps:  # the last: the result
                     on_eval(done, {f"{split}_{k}": v for k, v in test.items()})
                 if bar is not None:
                     bar.set_postfix(loss=f"{row['train_loss']:.4f}",
