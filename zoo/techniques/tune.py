@@ -507,21 +507,17 @@ def _figures(study, workdir: str, metric: str) -> dict:
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         return figures
-    with _quiet_experimental():
-        ax = ovm.plot_optimization_history(study, target_name=metric)
-        path = os.path.join(workdir, "history.png")
+    def save(name, ax):
+        figures[name] = os.path.join(workdir, f"{name}.png")
         ax.figure.tight_layout()
-        ax.figure.savefig(path, dpi=100)
+        ax.figure.savefig(figures[name], dpi=100)
         plt.close(ax.figure)
-        figures["history"] = path
+
+    with _quiet_experimental():
+        save("history", ovm.plot_optimization_history(study, target_name=metric))
         varied = {k for t in complete for k in t.params if len({repr(c.params.get(k)) for c in complete}) > 1}
-        if len(complete) >= 2 and varied:
-            ax = ovm.plot_param_importances(study, target_name=metric)
-            path = os.path.join(workdir, "importance.png")
-            ax.figure.tight_layout()
-            ax.figure.savefig(path, dpi=100)
-            plt.close(ax.figure)
-            figures["importance"] = path
+        if len(complete) >= 2 and varied:  # PED-ANOVA (optuna's default evaluator): no extra package
+            save("importance", ovm.plot_param_importances(study, target_name=metric))
     return figures
 
 
