@@ -472,7 +472,8 @@ def _trial_line(trial, study, trials: int, metric: str, direction: str) -> str:
         best = f"best {study.best_value:.4f} (trial {study.best_trial.number})"
     except ValueError:
         best = "no completed trial yet"
-    return f"trial {trial.number} [{done}/{trials}] {_format_params(trial.params)}: {outcome} in {seconds:.0f} s; {best}"
+    return (f"trial {trial.number} [{done}/{trials}] {_format_params(trial.params)}: {outcome} in {seconds:.0f} s; "
+            f"{best}")
 
 
 def _summary(study, base: TrainConfig, metric: str, direction: str, workdir: str) -> dict:

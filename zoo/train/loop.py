@@ -289,14 +289,15 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
       initial_params: parameters to start from instead of a fresh initialisation
         (e.g. a pre-trained checkpoint's); same tree and shapes as the model's.
         Ignored when resuming, since the checkpoint holds the trained ones.
-      on_eval: ``on_eval(step, metrics)``, called after each periodic evaluation before the last step
-        (the last one is the result), once its checkpoint is saved, with the row's evaluation metrics (``{"test_accuracy": ..., "test_loss": ...}``;
-        ``val_*`` with ``config.holdout``). An exception it raises ends the run there, the checkpoint
-        kept (hyperparameter search prunes a trial so; rerunning the same config resumes it).
+      on_eval: ``on_eval(step, metrics)``, called after each periodic evaluation before the last
+        step (the last one is the result), once its checkpoint is saved, with the evaluation metrics
+        (``{"test_accuracy": ..., "test_loss": ...}``; ``val_*`` with ``config.holdout``). An exception
+        it raises ends the run there, the checkpoint kept (hyperparameter search prunes a trial so;
+        rerunning the same config resumes it).
 
     Returns:
-      a summary dict: the task's test metrics as ``test_<name>`` (``val_<name>`` with ``config.holdout``; ``test_loss``,
-      ``test_accuracy``; ``test_perplexity`` for causal LM), ``steps`` (total now in the
+      a summary dict: the task's test metrics as ``test_<name>`` (``test_loss``, ``test_accuracy``;
+      ``test_perplexity`` for causal LM; ``val_<name>`` with ``config.holdout``), ``steps`` (total now in the
       checkpoint), ``new_steps`` (run by this call), ``train_samples_per_s``
       (after compilation), and the output paths.
 
