@@ -157,3 +157,22 @@ def test_lower_is_better_metric_is_minimised(tmp_path):
     values = [t["value"] for t in summary["trials"]]
     assert summary["direction"] == "minimize" and summary["best"]["val_mase"] == min(values)
     assert summary["best"]["val_mase"] < 1.2, values  # within ~0.45 decades of 1e-2
+
+
+def test_held_out_examples_are_fixed_disjoint_and_replace_the_test_set():
+    import numpy as np
+
+    import zoo
+    from zoo.data import load_dataset
+
+    data = load_dataset("digits", zoo.registry.get_config("mlp"))
+    held = data.hold_out(0.2)
+    assert (held.num_train, held.num_test) == (1150, 287)  # round(0.2 * 1437) held out
+    rows = {row.tobytes() for row in np.asarray(data.train["inputs"])}
+    train_rows = {row.tobytes() for row in np.asarray(held.train["inputs"])}
+    val_rows = {row.tobytes() for row in np.asarray(held.test["inputs"])}
+    assert val_rows <= rows and not (val_rows & train_rows)  # from the training set, never trained on
+    assert not val_rows & {row.tobytes() for row in np.asarray(data.test["inputs"])}
+    np.testing.assert_array_equal(data.hold_out(0.2).test["label"], held.test["label"])
+    with pytest.raises(ValueError, match="leaves 0 to evaluate"):
+        data.hold_out(0.0001)
