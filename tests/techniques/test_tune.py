@@ -176,3 +176,22 @@ def test_held_out_examples_are_fixed_disjoint_and_replace_the_test_set():
     np.testing.assert_array_equal(data.hold_out(0.2).test["label"], held.test["label"])
     with pytest.raises(ValueError, match="leaves 0 to evaluate"):
         data.hold_out(0.0001)
+
+
+def test_list_valued_choices_reach_the_run_and_the_command(tmp_path):
+    """optuna stores only scalars: a [model] choice such as hidden_sizes = [64] travels as JSON and comes back."""
+    space = parse_space({"model": {"hidden_sizes": {"type": "categorical", "choices": [[32], [64, 32]]}}}, BASE)
+    seen = []
+
+    def fake_run(config, run_dir, **kwargs):
+        seen.append(config.model_overrides["hidden_sizes"])
+        return {"val_accuracy": 0.5 + 0.1 * len(config.model_overrides["hidden_sizes"])}
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tune_module, "train_and_evaluate", fake_run)
+        summary = tune(BASE, space, 3, str(tmp_path), random_trials=3, final=False, progress=lambda line: None)
+    assert sorted(map(json.dumps, seen)) == sorted(json.dumps(t["params"]["model.hidden_sizes"])
+                                                  for t in summary["trials"])
+    assert [64, 32] in seen and [32] in seen  # the sampler's seed-0 draws take both
+    assert summary["best"]["params"] == {"model.hidden_sizes": [64, 32]}
+    assert "--set 'hidden_sizes=[64, 32]'" in summary["best"]["command"]

@@ -91,16 +91,28 @@ class Param:
     step: float | None = None
     choices: tuple = ()
 
+    @property
+    def encoded(self) -> bool:
+        """Whether optuna stores the choices as JSON text: it takes only None, bools, numbers and strings."""
+        return any(not isinstance(c, (type(None), bool, int, float, str)) for c in self.choices)
+
     def suggest(self, trial):
         if self.kind == "categorical":
+            if self.encoded:
+                return self.decode(trial.suggest_categorical(self.name, [json.dumps(c) for c in self.choices]))
             return trial.suggest_categorical(self.name, list(self.choices))
         suggest = trial.suggest_float if self.kind == "float" else trial.suggest_int
         kwargs = {"log": self.log} if self.step is None else {"step": self.step, "log": self.log}
         return suggest(self.name, self.low, self.high, **kwargs)
 
+    def decode(self, stored):
+        """The value of this setting that optuna stored as ``stored``."""
+        return json.loads(stored) if self.encoded else stored
+
     def to_dict(self) -> dict:
-        return {k: v for k, v in dataclasses.asdict(self).items() if v not in (None, (), False) or k == "name"} | (
-            {"choices": list(self.choices)} if self.choices else {})
+        return {"name": self.name, "kind": self.kind, **({"choices": list(self.choices)} if self.kind == "categorical"
+                                                         else {"low": self.low, "high": self.high, "log": self.log,
+                                                               "step": self.step})}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +123,10 @@ class SearchSpace:
 
     def suggest(self, trial) -> dict:
         return {p.name: p.suggest(trial) for p in self.params}
+
+    def decode(self, stored: dict) -> dict:
+        """The settings of a trial from optuna's ``trial.params``."""
+        return {p.name: p.decode(stored[p.name]) for p in self.params if p.name in stored}
 
     def to_dict(self) -> list:
         return [p.to_dict() for p in self.params]
@@ -404,12 +420,12 @@ def tune(base: TrainConfig, space: SearchSpace, trials: int, workdir: str, *, ho
             return result[metric]
 
         def after(study, frozen):
-            show(_trial_line(frozen, study, trials, metric, direction))
+            show(_trial_line(frozen, study, space, trials, metric))
 
         start = time.perf_counter()
         if remaining > 0:
             study.optimize(objective, n_trials=remaining, callbacks=[after], catch=())
-        summary = _summary(study, base, metric, direction, workdir)
+        summary = _summary(study, base, space, metric, direction, workdir)
         summary["search_seconds_this_call"] = time.perf_counter() - start
         best = summary["best"]
         if best is not None and final:
@@ -455,7 +471,7 @@ def _format_params(params: dict) -> str:
     return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
 
 
-def _trial_line(trial, study, trials: int, metric: str, direction: str) -> str:
+def _trial_line(trial, study, space: SearchSpace, trials: int, metric: str) -> str:
     import optuna
 
     done = sum(_counts(t) for t in study.trials)
@@ -472,16 +488,16 @@ def _trial_line(trial, study, trials: int, metric: str, direction: str) -> str:
         best = f"best {study.best_value:.4f} (trial {study.best_trial.number})"
     except ValueError:
         best = "no completed trial yet"
-    return (f"trial {trial.number} [{done}/{trials}] {_format_params(trial.params)}: {outcome} in {seconds:.0f} s; "
-            f"{best}")
+    params = _format_params(space.decode(trial.params))
+    return f"trial {trial.number} [{done}/{trials}] {params}: {outcome} in {seconds:.0f} s; {best}"
 
 
-def _summary(study, base: TrainConfig, metric: str, direction: str, workdir: str) -> dict:
+def _summary(study, base: TrainConfig, space: SearchSpace, metric: str, direction: str, workdir: str) -> dict:
     import optuna
 
     rows = []
     for t in study.trials:
-        rows.append({"number": t.number, "state": t.state.name, "params": t.params,
+        rows.append({"number": t.number, "state": t.state.name, "params": space.decode(t.params),
                      "value": t.value if t.value is not None and math.isfinite(t.value) else None,
                      "last_step": t.last_step, "workdir": t.user_attrs.get("workdir"),
                      **{k: t.user_attrs[k] for k in ("diverged", "retry_of") if k in t.user_attrs}})
@@ -489,8 +505,9 @@ def _summary(study, base: TrainConfig, metric: str, direction: str, workdir: str
     best = None
     if complete:
         trial = study.best_trial
-        command = train_command(apply_params(base, trial.params), os.path.join(workdir, "best"))
-        best = {"number": trial.number, "params": trial.params, metric: trial.value,
+        params = space.decode(trial.params)
+        command = train_command(apply_params(base, params), os.path.join(workdir, "best"))
+        best = {"number": trial.number, "params": params, metric: trial.value,
                 "workdir": trial.user_attrs.get("workdir"), "command": command}
     return {"metric": metric, "direction": direction, "trials": rows, "best": best}
 
