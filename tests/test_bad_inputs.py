@@ -366,6 +366,10 @@ REFUSED = {
     "explain: another model": ["explain", "seed_cnn", "--workdir", W],
     "explain: no such test example": ["explain", "mlp", "--workdir", W, "--input", "test:99999"],
     "explain: no such input file": ["explain", "mlp", "--workdir", W, "--input", "missing.npy"],
+    "tune: no space file": ["tune", "mlp", "--trials", "2", "--space", "missing.toml", "--workdir", W],
+    "tune: a space the model refuses": ["tune", "mlp", "--trials", "2", "--workdir", W, "--space",  # row shifts
+                                        os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                                     "examples", "tune_seed_lstm.toml")],
 }
 # refused because there is no run to work on
 NO_RUN = {
@@ -419,9 +423,10 @@ def _float_options():
 @pytest.mark.parametrize("command, flag", _float_options())
 @pytest.mark.parametrize("value", ["inf", "-inf", "nan"])
 def test_every_float_option_refuses_non_finite_values(command, flag, value, capsys):
-    positional = {"train": ["mlp"], "plan": ["mlp"], "federated": ["mlp"], "explain": ["mlp"]}.get(command, [])
+    positional = {"train": ["mlp"], "tune": ["mlp"], "plan": ["mlp"], "federated": ["mlp"],
+                  "explain": ["mlp"]}.get(command, [])
     required = {"prune": ["--workdir", "w", "--sparsity", "0.5"], "quantize": ["--workdir", "w"],
-                "explain": ["--workdir", "w"]}.get(command, [])
+                "explain": ["--workdir", "w"], "tune": ["--trials", "2", "--space", "s.toml"]}.get(command, [])
     code, err = _refused([command, *positional, *required, f"{flag}={value}"], capsys)
     assert code == 2 and f"argument {flag}: expected a finite number, got '{value}'" in err
 

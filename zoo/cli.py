@@ -1,5 +1,5 @@
-"""The ``zoo`` command line: ``zoo list``, ``zoo train``, ``zoo plan``, ``zoo keygen`` and the techniques
-(``zoo prune``, ``zoo quantize``, ``zoo federated``, ``zoo explain``).
+"""The ``zoo`` command line: ``zoo list``, ``zoo train``, ``zoo tune``, ``zoo plan``, ``zoo keygen`` and the
+techniques (``zoo prune``, ``zoo quantize``, ``zoo federated``, ``zoo explain``).
 
 ``zoo train MODEL --data DATASET [--steps N | --epochs E] ...`` trains with a
 progress bar on stderr, writes ``WORKDIR/metrics.jsonl``, TensorBoard events
@@ -132,11 +132,35 @@ def _plan(args) -> int:
 
 
 def _train(args) -> int:
-    from zoo.train import OptimizerConfig, TrainConfig, train_and_evaluate
+    from zoo.train import train_and_evaluate
 
     if args.dry_run:
         return _plan(args)
     _init_distributed(args)
+    config = _train_config(args, extensions=_extensions(args), parallel=_parallel(args), holdout=args.holdout)
+    workdir = args.workdir or f"runs/{args.model}-{args.data}"
+    summary = train_and_evaluate(config, workdir, progress=not args.no_progress)
+    ran = f"{summary['new_steps']} new steps" if summary["resumed_from"] is not None else "trained"
+    split = "val" if args.holdout else "test"
+    tests = ", ".join(f"{k[len(split) + 1:].replace('_', ' ')} {v:.4f}" for k, v in summary.items()
+                      if k.startswith(f"{split}_") and isinstance(v, float))
+    print(f"{summary['model']} on {summary['data']} ({summary['task']}): step {summary['steps']} ({ran}), "
+          f"{'validation' if args.holdout else 'test'} {tests}\n"
+          f"  checkpoints  {summary['checkpoint_dir']}\n  metrics      {summary['metrics']}\n"
+          f"  tensorboard  {summary['tensorboard']}\n  plot         {summary['plot']}", file=sys.stderr)
+    if "dp_epsilon_pld" in summary:
+        print(f"  DP-SGD: (epsilon, delta) = ({summary['dp_epsilon_pld']:.2f}, {summary['dp_delta']:g}) by the PLD "
+              f"accountant, epsilon {summary['dp_epsilon_rdp']:.2f} by RDP", file=sys.stderr)
+    if "sparsity" in summary:
+        print(f"  sparsity     {summary['sparsity']:.4f} of the kernel weights are zero", file=sys.stderr)
+    print(json.dumps(summary))
+    return 0
+
+
+def _train_config(args, **settings):
+    """The ``TrainConfig`` of ``zoo train``'s run settings (``_add_run_args``); ``settings``: further fields."""
+    from zoo.train import OptimizerConfig, TrainConfig
+
     if args.steps is None and args.epochs is None:
         args.steps = 600
     if args.dropout is not None:
@@ -145,29 +169,34 @@ def _train(args) -> int:
         name=args.optimizer, learning_rate=args.lr, schedule=args.schedule, warmup_steps=args.warmup_steps,
         momentum=args.momentum, weight_decay=args.weight_decay, clip_norm=args.clip_norm,
     )
-    config = TrainConfig(
+    return TrainConfig(
         model=args.model, data=args.data, steps=args.steps, epochs=args.epochs, batch_size=args.batch_size,
         seed=args.seed, augment=args.augment, optimizer=optimizer, dtype=args.dtype,
         checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep, log_every=args.log_every,
         label_smoothing=args.label_smoothing, early_stopping_patience=args.early_stopping,
         model_overrides={**_set_overrides(args.set), **({} if args.dropout is None else {"dropout_rate": args.dropout})},
-        extensions=_extensions(args), on_nonfinite=args.on_nonfinite, parallel=_parallel(args),
-        encrypt_key_file=args.encrypt_key_file,
+        on_nonfinite=args.on_nonfinite, encrypt_key_file=args.encrypt_key_file, **settings,
     )
-    workdir = args.workdir or f"runs/{args.model}-{args.data}"
-    summary = train_and_evaluate(config, workdir, progress=not args.no_progress)
-    ran = f"{summary['new_steps']} new steps" if summary["resumed_from"] is not None else "trained"
-    tests = ", ".join(f"{k[5:].replace('_', ' ')} {v:.4f}" for k, v in summary.items()
-                      if k.startswith("test_") and isinstance(v, float))
-    print(f"{summary['model']} on {summary['data']} ({summary['task']}): step {summary['steps']} ({ran}), "
-          f"test {tests}\n"
-          f"  checkpoints  {summary['checkpoint_dir']}\n  metrics      {summary['metrics']}\n"
-          f"  tensorboard  {summary['tensorboard']}\n  plot         {summary['plot']}", file=sys.stderr)
-    if "dp_epsilon_pld" in summary:
-        print(f"  DP-SGD: (epsilon, delta) = ({summary['dp_epsilon_pld']:.2f}, {summary['dp_delta']:g}) by the PLD "
-              f"accountant, epsilon {summary['dp_epsilon_rdp']:.2f} by RDP", file=sys.stderr)
-    if "sparsity" in summary:
-        print(f"  sparsity     {summary['sparsity']:.4f} of the kernel weights are zero", file=sys.stderr)
+
+
+def _tune(args) -> int:
+    from zoo.techniques.tune import load_space, tune
+
+    base = _train_config(args)
+    space = load_space(args.space, base)
+    workdir = args.workdir or f"runs/tune-{args.model}-{args.data}"
+    summary = tune(base, space, args.trials, workdir, holdout=args.holdout, seed=args.seed,
+                   random_trials=args.random_trials, final=not args.no_final)
+    best = summary["best"]
+    if best is None:
+        print(f"no trial completed in {workdir}", file=sys.stderr)
+    else:
+        test = ", ".join(f"{k[5:].replace('_', ' ')} {v:.4f}" for k, v in best.get("test", {}).items())
+        print(f"best: trial {best['number']}, {summary['metric']} {best[summary['metric']]:.4f}"
+              + (f"; trained on the whole training set: test {test}" if test else "")
+              + f"\n  figures      {', '.join(summary['figures'].values())}"
+              f"\n  summary      {os.path.join(os.path.abspath(workdir), 'summary.json')}"
+              f"\n  best config  {best['command']}", file=sys.stderr)
     print(json.dumps(summary))
     return 0
 
@@ -200,6 +229,54 @@ def _check_dropout_flag(model: str) -> None:
 def _add_key_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encrypt-key-file", metavar="F", default=None,
                    help="the key file of a run trained with --encrypt-key-file F (its checkpoints are encrypted)")
+
+
+def _add_run_args(p: argparse.ArgumentParser, workdir_help: str) -> None:
+    """The settings of one training run, shared by `zoo train` and `zoo tune` (its trials' base)."""
+    p.add_argument("model", help="model name (see `zoo list`)")
+    p.add_argument("--data", default="digits",
+                   help="dataset: digits (bundled real digits), fsdd[:DIR][,speaker=NAME] (spoken digits), "
+                        "synthetic, sentiment (shipped sentences, token "
+                        "models), sentiment:TOKENIZER_DIR, pydoc (byte-level text, GPT), imdb/sst2/wikitext (online), "
+                        "cifar10 (needs tensorflow-datasets or datasets, online once), movielens[:negatives=K] (shipped ratings; "
+                        "rating or ranking models: mf, ncf, two_tower, dlrm)")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=int, help="total optimizer steps (default 600 if --epochs is not given)")
+    length.add_argument("--epochs", type=_finite_float, help="passes over the training set")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=_finite_float, default=1e-3, help="peak learning rate")
+    p.add_argument("--optimizer", default="adam", choices=["sgd", "adam", "adamw"])
+    p.add_argument("--schedule", default="constant", choices=["constant", "cosine"])
+    p.add_argument("--warmup-steps", type=int, default=0)
+    p.add_argument("--momentum", type=_finite_float, default=0.9, help="SGD momentum")
+    p.add_argument("--weight-decay", type=_finite_float, default=0.0)
+    p.add_argument("--clip-norm", type=_finite_float, default=None, help="clip gradients to this global norm")
+    p.add_argument("--augment", default="auto", help="auto, none, or comma-separated ops: shift:N, crop:N, "
+                   "rrc:S, flip, jitter:A, mixup:A (zoo.data.images)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                   help="compute dtype (parameters stay float32)")
+    p.add_argument("--workdir", default=None, help=workdir_help)
+    p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.add_argument("--checkpoint-every", type=int, default=200, help="evaluate and save every N steps")
+    p.add_argument("--keep", type=int, default=3, help="newest checkpoints to keep (plus the best)")
+    p.add_argument("--log-every", type=int, default=20)
+    p.add_argument("--on-nonfinite", default="stop",
+                   help="on a NaN/Inf loss or gradient: stop (exit 4), or skip / skip:N (skip the update, "
+                        "stop after N in a row; N=10 for skip)")
+    p.add_argument("--encrypt-key-file", metavar="F", default=None,
+                   help="encrypt checkpoints with AES-256-GCM under the 32-byte key in F (make one with "
+                        "`zoo keygen F`); resuming needs the same F")
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                   help="override a model config field, VALUE as JSON (repeatable): --set horizon=48 "
+                        "--set input_shape=[336,1]")
+    reg = p.add_argument_group("regularisation")
+    reg.add_argument("--dropout", type=_finite_float, default=None,
+                     help="override the model's dropout_rate (an error for models without dropout, e.g. ResNet)")
+    reg.add_argument("--label-smoothing", type=_finite_float, default=0.0,
+                     help="train classification against (1 - E) * one-hot + E / K targets (mixup's too)")
+    reg.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE",
+                     help="stop after this many evaluations without a better best metric of the task "
+                          "(test accuracy; perplexity for language models)")
 
 
 def _add_parallel_args(p: argparse.ArgumentParser) -> None:
@@ -346,53 +423,13 @@ def build_parser() -> argparse.ArgumentParser:
         for code, text in EXIT_CODES.items())
     p = sub.add_parser("train", help="train a model; rerunning on the same --workdir resumes",
                        formatter_class=_HelpFormatter, epilog=exit_codes)
-    p.add_argument("model", help="model name (see `zoo list`)")
-    p.add_argument("--data", default="digits",
-                   help="dataset: digits (bundled real digits), fsdd[:DIR][,speaker=NAME] (spoken digits), "
-                        "synthetic, sentiment (shipped sentences, token "
-                        "models), sentiment:TOKENIZER_DIR, pydoc (byte-level text, GPT), imdb/sst2/wikitext (online), "
-                        "cifar10 (needs tensorflow-datasets or datasets, online once), movielens[:negatives=K] (shipped ratings; "
-                        "rating or ranking models: mf, ncf, two_tower, dlrm)")
-    length = p.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=int, help="total optimizer steps (default 600 if --epochs is not given)")
-    length.add_argument("--epochs", type=_finite_float, help="passes over the training set")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=_finite_float, default=1e-3, help="peak learning rate")
-    p.add_argument("--optimizer", default="adam", choices=["sgd", "adam", "adamw"])
-    p.add_argument("--schedule", default="constant", choices=["constant", "cosine"])
-    p.add_argument("--warmup-steps", type=int, default=0)
-    p.add_argument("--momentum", type=_finite_float, default=0.9, help="SGD momentum")
-    p.add_argument("--weight-decay", type=_finite_float, default=0.0)
-    p.add_argument("--clip-norm", type=_finite_float, default=None, help="clip gradients to this global norm")
-    p.add_argument("--augment", default="auto", help="auto, none, or comma-separated ops: shift:N, crop:N, "
-                   "rrc:S, flip, jitter:A, mixup:A (zoo.data.images)")
-    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
-                   help="compute dtype (parameters stay float32)")
-    p.add_argument("--workdir", default=None, help="run directory (default runs/MODEL-DATA)")
-    p.add_argument("--seed", type=_non_negative_int, default=0)
-    p.add_argument("--checkpoint-every", type=int, default=200, help="evaluate and save every N steps")
-    p.add_argument("--keep", type=int, default=3, help="newest checkpoints to keep (plus the best)")
-    p.add_argument("--log-every", type=int, default=20)
-    p.add_argument("--on-nonfinite", default="stop",
-                   help="on a NaN/Inf loss or gradient: stop (exit 4), or skip / skip:N (skip the update, "
-                        "stop after N in a row; N=10 for skip)")
+    _add_run_args(p, "run directory (default runs/MODEL-DATA)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.add_argument("--encrypt-key-file", metavar="F", default=None,
-                   help="encrypt checkpoints with AES-256-GCM under the 32-byte key in F (make one with "
-                        "`zoo keygen F`); resuming needs the same F")
     p.add_argument("--dry-run", action="store_true", help="print the memory per device (as `zoo plan`), train nothing")
+    p.add_argument("--holdout", type=_finite_float, default=0.0, metavar="FRACTION",
+                   help="evaluate on this fraction of the training set, held out from training (val_* metrics), "
+                        "instead of the test set (as zoo tune's trials do)")
     _add_parallel_args(p)
-    p.add_argument("--set", action="append", metavar="FIELD=VALUE",
-                   help="override a model config field, VALUE as JSON (repeatable): --set horizon=48 "
-                        "--set input_shape=[336,1]")
-    reg = p.add_argument_group("regularisation")
-    reg.add_argument("--dropout", type=_finite_float, default=None,
-                     help="override the model's dropout_rate (an error for models without dropout, e.g. ResNet)")
-    reg.add_argument("--label-smoothing", type=_finite_float, default=0.0,
-                     help="train classification against (1 - E) * one-hot + E / K targets (mixup's too)")
-    reg.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE",
-                     help="stop after this many evaluations without a better best metric of the task "
-                          "(test accuracy; perplexity for language models)")
     dp = p.add_argument_group("differential privacy (DP-SGD)")
     dp.add_argument("--dp-noise", type=_finite_float, default=None, help="noise multiplier sigma; turns DP-SGD on")
     dp.add_argument("--dp-clip", type=_finite_float, default=1.0, help="per-example gradient L2 bound")
@@ -404,6 +441,22 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--prune-end-step", type=int, default=None, help="default: 2/3 of --steps")
     pr.add_argument("--prune-frequency", type=int, default=10, help="steps between mask updates")
     p.set_defaults(func=_train)
+
+    p = sub.add_parser("tune", help="hyperparameter search (optuna TPE, pruning); rerunning on the same --workdir "
+                       "resumes", formatter_class=_HelpFormatter, epilog=exit_codes)
+    _add_run_args(p, "search directory: study.db, trials/, best/, summary.json, figures "
+                     "(default runs/tune-MODEL-DATA)")
+    p.add_argument("--trials", type=int, required=True, help="trials in the search (finished ones of earlier "
+                   "runs on --workdir count)")
+    p.add_argument("--space", required=True, metavar="TOML", help="the search space, e.g. learning_rate = "
+                   "{type = \"float\", low = 1e-4, high = 1e-2, log = true} (see zoo.techniques.tune)")
+    p.add_argument("--holdout", type=_finite_float, default=0.1, metavar="FRACTION",
+                   help="part of the training set the trials are scored on (the test set is left alone)")
+    p.add_argument("--random-trials", type=_non_negative_int, default=4,
+                   help="trials drawn at random before TPE; none is pruned before this many completed")
+    p.add_argument("--no-final", action="store_true",
+                   help="skip training the best configuration on the whole training set (and its test metrics)")
+    p.set_defaults(func=_tune)
 
     p = sub.add_parser("plan", help="memory per device of a model's train step under a strategy (runs no step)",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -510,7 +563,7 @@ def main(argv=None) -> int:
     with contextlib.ExitStack() as stack:
         stop = stack.enter_context(StopSignals())  # first: building the parser imports zoo.parallel (JAX)
         args = build_parser().parse_args(argv)
-        if args.func is not _train or args.dry_run:  # only training stops gracefully; the rest as usual
+        if args.func not in (_train, _tune) or getattr(args, "dry_run", False):  # training stops gracefully
             stack.close()
             if stop.signal_name is not None:
                 print(f"zoo: stopped by {stop.signal_name} before {args.command} started", file=sys.stderr)

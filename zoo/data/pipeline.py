@@ -19,6 +19,9 @@ import numpy as np
 from zoo.data.augment import augment_batch
 
 
+_HOLDOUT_SEED = 20260421  # fixed: the held-out examples must not change with a run's seed
+
+
 @dataclasses.dataclass(frozen=True)
 class ArrayDataset:
     """A dataset held in memory, as named arrays of its task's batch schema (``zoo.tasks``).
@@ -57,6 +60,26 @@ class ArrayDataset:
         """A classification dataset: ``{"inputs", "label"}`` splits."""
         return cls(name, {"inputs": x_train, "label": y_train}, {"inputs": x_test, "label": y_test}, num_classes,
                    layout)
+
+    def hold_out(self, fraction: float) -> "ArrayDataset":
+        """This dataset with ``fraction`` of its training examples as the evaluation split in place of the test set.
+
+        The held-out examples are a fixed random choice (the same for every run seed), so runs that
+        differ in their seed or hyperparameters are compared on the same examples; the test set is
+        dropped, so whatever is tuned on the result never sees it.
+        """
+        if self.text is not None:
+            raise ValueError(f"dataset {self.name!r} is evaluated by decoding against its test texts; holding out "
+                             "part of its training set is not supported")
+        n = self.num_train
+        k = round(n * fraction)
+        if not 0 < k < n:
+            raise ValueError(f"holding out {fraction!r} of {self.name!r}'s {n} training examples leaves "
+                             f"{k} to evaluate and {n - k} to train on; both must be at least 1")
+        order = np.random.default_rng(_HOLDOUT_SEED).permutation(n)
+        held, kept = np.sort(order[:k]), np.sort(order[k:])
+        return dataclasses.replace(self, train={key: v[kept] for key, v in self.train.items()},
+                                   test={key: v[held] for key, v in self.train.items()})
 
     @property
     def num_train(self) -> int:

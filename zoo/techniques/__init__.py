@@ -2,7 +2,7 @@
 
 Optax transformations and pure functions of a model and its variables; the
 training extensions (:class:`DPSGD`, :class:`GradualPruning`) plug into
-``zoo.train.TrainConfig.extensions``.
+``zoo.train.TrainConfig.extensions``. Hyperparameter search (optuna) is ``zoo.techniques.tune.tune``.
 """
 
 from zoo.techniques.privacy import DPSGD, clip_per_example, compute_epsilon, dp_aggregate, per_example_grads

@@ -71,6 +71,11 @@ class TrainConfig:
       encrypt_key_file: a file holding a 32-byte key (``zoo keygen F``): checkpoints are written
         and read encrypted with AES-256-GCM (``zoo.train.encryption``); None: plain checkpoints.
         A run's checkpoints are all encrypted or all plain; resuming needs the same key.
+      holdout: evaluate on this fraction of the training set, held out from training, instead of the
+        test set (0 = off): the metrics are named ``val_*`` then (``val_accuracy``) and the best checkpoint
+        is chosen by them. The held-out examples do not depend on ``seed``
+        (``zoo.data.ArrayDataset.hold_out``), so runs that differ in anything else see the same ones;
+        hyperparameter search (``zoo.techniques.tune``) tunes on them and leaves the test set alone.
     """
 
     model: str
@@ -94,6 +99,7 @@ class TrainConfig:
     on_nonfinite: str = "stop"
     parallel: ParallelConfig = dataclasses.field(default_factory=ParallelConfig)
     encrypt_key_file: str | None = None
+    holdout: float = 0.0
 
     def __post_init__(self):
         if (self.steps is None) == (self.epochs is None):
@@ -122,6 +128,8 @@ class TrainConfig:
             if not isinstance(ext, Extension):
                 raise ValueError(f"extensions must be zoo.train.Extension instances, got {type(ext).__name__}")
         parse_nonfinite_policy(self.on_nonfinite)
+        if isinstance(self.holdout, bool) or not isinstance(self.holdout, (int, float)) or not 0 <= self.holdout < 1:
+            raise ValueError(f"holdout must be a fraction in [0, 1), got {self.holdout!r}")
         if self.encrypt_key_file is not None:
             if not isinstance(self.encrypt_key_file, (str, os.PathLike)):
                 raise ValueError(f"encrypt_key_file must be a path, got {self.encrypt_key_file!r}")
@@ -247,8 +255,8 @@ def _check_resumable(meta: dict, expected: dict, schedule: BatchSchedule, workdi
             f"work directory {workdir} was trained with other optimizer settings ({diff}){hint}; resuming would "
             "not continue the same training. Use the same settings or another --workdir"
         )
-    for key in ("label_smoothing", "early_stopping_patience", "extensions"):
-        if meta.get(key) != expected[key]:
+    for key in ("label_smoothing", "early_stopping_patience", "extensions", "holdout"):
+        if meta.get(key) != expected.get(key):
             raise CheckpointError(
                 f"work directory {workdir} was trained with {key}={meta.get(key)!r}, this run asks for "
                 f"{expected[key]!r}; use the same settings or another --workdir"
@@ -260,7 +268,7 @@ def _check_resumable(meta: dict, expected: dict, schedule: BatchSchedule, workdi
 
 
 def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = True,
-                       stop_after: int | None = None, initial_params=None) -> dict:
+                       stop_after: int | None = None, initial_params=None, on_eval=None) -> dict:
     """Trains ``config.model`` on ``config.data``, checkpointing and resuming in ``workdir``.
 
     The whole configuration is checked before anything in ``workdir`` is
@@ -281,10 +289,15 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
       initial_params: parameters to start from instead of a fresh initialisation
         (e.g. a pre-trained checkpoint's); same tree and shapes as the model's.
         Ignored when resuming, since the checkpoint holds the trained ones.
+      on_eval: ``on_eval(step, metrics)``, called after each periodic evaluation before the last
+        step (the last one is the result), once its checkpoint is saved, with the evaluation metrics
+        (``{"test_accuracy": ..., "test_loss": ...}``; ``val_*`` with ``config.holdout``). An exception
+        it raises ends the run there, the checkpoint kept (hyperparameter search prunes a trial so;
+        rerunning the same config resumes it).
 
     Returns:
-      a summary dict: the task's test metrics as ``test_<name>`` (``test_loss``,
-      ``test_accuracy``; ``test_perplexity`` for causal LM), ``steps`` (total now in the
+      a summary dict: the task's test metrics as ``test_<name>`` (``test_loss``, ``test_accuracy``;
+      ``test_perplexity`` for causal LM; ``val_<name>`` with ``config.holdout``), ``steps`` (total now in the
       checkpoint), ``new_steps`` (run by this call), ``train_samples_per_s``
       (after compilation), and the output paths.
 
@@ -293,11 +306,11 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, progress: bool = Tr
       (unusable checkpoints, a failed save), NonFiniteError, Preempted.
     """
     with contextlib.ExitStack() as resources:
-        return _train_and_evaluate(config, workdir, progress, stop_after, initial_params, resources)
+        return _train_and_evaluate(config, workdir, progress, stop_after, initial_params, on_eval, resources)
 
 
 def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_after: int | None,
-                        initial_params, resources: contextlib.ExitStack) -> dict:
+                        initial_params, on_eval, resources: contextlib.ExitStack) -> dict:
     workdir = os.path.abspath(workdir)
     # first, so that a signal during the compiles and the restore below stops the run at the next check
     # (one the CLI caught during its imports is taken over); exited last, after the checkpointer's threads
@@ -315,6 +328,9 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
     model = registry.create_model(config.model, **overrides)
     task = task_for(model)
     dataset = load_dataset(config.data, model.config, seed=config.seed)
+    split = "test"  # the evaluated split's name in metrics and checkpoints
+    if config.holdout:
+        dataset, split = dataset.hold_out(config.holdout), "val"
     stop_if_signalled()
     schedule = BatchSchedule(dataset.num_train, config.batch_size, config.seed)
     augment = resolve_augment(config.augment, model.config.layout, config.data)
@@ -349,17 +365,18 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
         "model": config.model,
         "model_config": registry.config_to_dict(model.config),
         "task": task.name,
-        "best_metric": f"test_{task.best_metric}",
+        "best_metric": f"{split}_{task.best_metric}",
         "data": config.data,
         "augment": augment,
         "optimizer": {**dataclasses.asdict(config.optimizer), "horizon": horizon},
         "label_smoothing": config.label_smoothing,
         "early_stopping_patience": config.early_stopping_patience,
         "extensions": [ext.to_dict() for ext in config.extensions],
+        **({"holdout": config.holdout} if config.holdout else {}),  # absent when off, as in older checkpoints
     }
     # everything above wrote nothing; process 0 holds the lock for all processes of a multi-host run
     lock = resources.enter_context(WorkdirLock(workdir)) if primary else None
-    best_metric = f"test_{task.best_metric}"
+    best_metric = f"{split}_{task.best_metric}"
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.keep_checkpoints,
                         best_metric=best_metric, best_mode=task.best_mode, async_save=config.async_checkpointing,
                         key=key)
@@ -394,7 +411,7 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
     def checkpoint(step, state, test):
         summary = {"train_loss": last_train.get("train_loss")}
         if test is not None:  # a save on preemption skips the evaluation
-            summary.update({f"test_{k}": v for k, v in test.items()})
+            summary.update({f"{split}_{k}": v for k, v in test.items()})
         meta = {**expected_meta, "data_position": schedule.position(step), "train_config": config.to_dict(),
                 "summary": {**previous, **summary, **run_stats()}, "early_stopping": early}
         ckpt.save(step, strategy.checkpoint_items(state), meta,
@@ -451,7 +468,7 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
                 elif is_ckpt:
                     test = evaluate(eval_fn, state, dataset.test, config.eval_batch_size, task)
                     test.update(evaluate_decoded(model, state, dataset, config.eval_batch_size, task, strategy))
-                    row.update({f"test_{k}": v for k, v in test.items()})
+                    row.update({f"{split}_{k}": v for k, v in test.items()})
                     if config.early_stopping_patience:
                         if task.better(test[task.best_metric], early["best"]):
                             early = {**early, "best": test[task.best_metric], "since_best": 0}
@@ -461,10 +478,12 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
                             early["stopped_at"] = done
                     checkpoint(done, state, test)
                 logger.write(done, row)
+                if on_eval is not None and is_ckpt and not stop and done < total_steps:  # the last: the result
+                    on_eval(done, {f"{split}_{k}": v for k, v in test.items()})
                 if bar is not None:
                     bar.set_postfix(loss=f"{row['train_loss']:.4f}",
                                     samples_s=f"{row.get('train_samples_per_s', float('nan')):.0f}",
-                                    **({f"test_{task.best_metric}": f"{row[best_metric]:.4f}"}
+                                    **({best_metric: f"{row[best_metric]:.4f}"}
                                        if is_ckpt and best_metric in row else {}))
                 t_mark = time.perf_counter()
             if bar is not None:
@@ -503,7 +522,7 @@ def _train_and_evaluate(config: TrainConfig, workdir: str, progress: bool, stop_
         "steps": final_step,
         "new_steps": final_step - start_step,
         "resumed_from": start_step if latest is not None else None,
-        **{f"test_{k}": v for k, v in test.items()},
+        **{f"{split}_{k}": v for k, v in test.items()},
         "train_loss": last_train.get("train_loss", previous.get("train_loss")),
         "train_samples_per_s": stats.get("train_samples_per_s"),
         "params": registry.param_count(model),

@@ -235,7 +235,7 @@ class EventWriter:
 
 
 def plot_metrics(metrics_path: str, out_path: str, *, title: str = "") -> str:
-    """Draws loss and accuracy (train and test) against step into a PNG; returns ``out_path``."""
+    """Draws loss and accuracy (train and test, or validation) against step into a PNG; returns ``out_path``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -243,13 +243,13 @@ def plot_metrics(metrics_path: str, out_path: str, *, title: str = "") -> str:
 
     rows = read_metrics(metrics_path)
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, keys, label in ((ax_loss, ("train_loss", "test_loss"), "loss"),
-                            (ax_acc, ("train_accuracy", "test_accuracy"), "accuracy")):
+    for ax, keys, label in ((ax_loss, ("train_loss", "test_loss", "val_loss"), "loss"),
+                            (ax_acc, ("train_accuracy", "test_accuracy", "val_accuracy"), "accuracy")):
         for key in keys:
             points = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
             if points:
                 steps, values = zip(*points)
-                ax.plot(steps, values, marker="o" if key.startswith("test") else None, markersize=3, label=key)
+                ax.plot(steps, values, marker=None if key.startswith("train") else "o", markersize=3, label=key)
         ax.set_xlabel("step")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
