@@ -325,7 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dataset: digits (bundled real digits), fsdd[:DIR][,speaker=NAME] (spoken digits), "
                         "synthetic, sentiment (shipped sentences, token "
                         "models), sentiment:TOKENIZER_DIR, pydoc (byte-level text, GPT), imdb/sst2/wikitext (online), "
-                        "cifar10 (needs tensorflow-datasets or datasets, online once)")
+                        "cifar10 (needs tensorflow-datasets or datasets, online once), translate:SRC-TGT and docstrings "
+                        "(generated, T5), local real corpora wmt:DIR,pair=SRC-TGT / cnn_dailymail:DIR / xsum:DIR "
+                        "(Parquet or Arrow, T5) and squad:DIR (SQuAD JSON, BERT question answering)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, help="total optimizer steps (default 600 if --epochs is not given)")
     length.add_argument("--epochs", type=_finite_float, help="passes over the training set")
