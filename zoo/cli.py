@@ -302,7 +302,8 @@ def _generate(args) -> int:
 
     inputs = args.input
     for text, out in zip(inputs, generate_text(args.workdir, inputs, step=args.step, num_beams=args.num_beams,
-                                               length_penalty=args.length_penalty, long=args.long)):
+                                               length_penalty=args.length_penalty, long=args.long,
+                                               max_length=args.max_length)):
         print(out if len(inputs) == 1 else f"{text}\t{out}")
     return 0
 
@@ -442,6 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--length-penalty", type=_finite_float, default=1.0, help="beam search: > 0 favours longer outputs")
     p.add_argument("--long", default="truncate", choices=["truncate", "refuse"],
                    help="a source longer than the model's maximum is cut or refused")
+    p.add_argument("--max-length", type=int, default=None,
+                   help="output length including the start token (default: the model's target_length + 1)")
     p.set_defaults(func=_generate)
     return parser
 

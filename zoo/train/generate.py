@@ -25,6 +25,13 @@ def generate_text(workdir: str, inputs: list[str], *, step: int | None = None, n
     """The output text of each string in ``inputs`` under the run in ``workdir`` (its newest checkpoint, or ``step``)."""
     if not inputs:
         raise ValueError("generate needs at least one input text")
+    # the arguments first (before restoring anything); the vocabulary-dependent checks follow
+    decoding.check_search_args(num_beams=num_beams, vocab_size=2 * num_beams if isinstance(num_beams, int) else 2,
+                               length_penalty=length_penalty)
+    if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2):
+        raise ValueError(f"max_length must be an int >= 2 (the start token and at least one more), got {max_length!r}")
+    if long not in ("truncate", "refuse"):
+        raise ValueError(f"long must be 'truncate' or 'refuse', got {long!r}")
     model, state, meta = load_run(workdir, step)
     config = model.config
     if task_name(config) not in ("translation", "summarization"):
