@@ -67,8 +67,8 @@ def main():
     refs, sources = list(dataset.text.test_targets), list(dataset.text.test_sources)
     lead = text_metrics([lead_sentence(s) for s in sources], refs)
     modules = docstring_pairs()[2]
-    print(f"held-out: {len(refs)} functions of {len(modules)} modules never seen in training ({', '.join(modules[:4])}, "
-          f"...); lead baseline ROUGE-L {lead['rouge_l']:.2f}")
+    print(f"held-out: {len(refs)} functions of {len(modules)} modules never seen in training "
+          f"({', '.join(modules[:4])}, ...); lead baseline ROUGE-L {lead['rouge_l']:.2f}")
     outputs = {}
     for beams in (1, 4):
         ids = decode_split(model, state.params, dataset.test, num_beams=beams)

@@ -79,7 +79,7 @@ def test_wmt_errors_name_what_was_expected(wmt_dirs, tmp_path):
         load_dataset(f"wmt:{tmp_path}", T5)
     pq.write_table(pa.table({"de": DE, "en": EN}), tmp_path / "train.parquet")
     pq.write_table(pa.table({"de": DE, "en": EN}), tmp_path / "test.parquet")
-    with pytest.raises(ValueError, match=r"has no column 'translation' \(expected \['translation'\], found \['de', 'en'\]"):
+    with pytest.raises(ValueError, match=r"no column 'translation' \(expected \['translation'\], found \['de', 'en'\]"):
         load_dataset(f"wmt:{tmp_path},pair=en-de", T5)
     (tmp_path / "train.parquet").write_bytes(b"not parquet")
     with pytest.raises(ValueError, match=r"train.parquet is not a readable parquet file"):

@@ -290,7 +290,7 @@ def encode_squad(tokenizer, questions: list[dict], length: int) -> tuple[dict[st
 def load_squad(name: str, model_config, *, seed: int = 0) -> ArrayDataset:
     """``squad:DIR[,version=1.1|2.0][,tokenizer=DIR][,limit=N]``: see the module docstring."""
     del seed
-    from zoo.data.text import _check_model, build_wordpiece_tokenizer, load_tokenizer
+    from zoo.data.text import _check_model, build_wordpiece_tokenizer, check_tokenizer_fits, load_tokenizer
 
     positional, options = seq2seq._parse(name, None, {"tokenizer": "tokenizer=DIR", "limit": "limit=N",
                                                       "version": "version=1.1|2.0"})
@@ -317,13 +317,7 @@ def load_squad(name: str, model_config, *, seed: int = 0) -> ArrayDataset:
     else:
         texts = sorted({q["context"] for q in train}) + [q["question"] for q in train]
         tokenizer = build_wordpiece_tokenizer(texts, model_config.vocab_size)
-    if len(tokenizer) > model_config.vocab_size:
-        raise ValueError(f"the tokenizer of {name!r} has {len(tokenizer)} tokens, more than the model's vocab_size "
-                         f"{model_config.vocab_size}")
-    pad = getattr(model_config, "pad_token_id", None)
-    if pad is not None and pad != tokenizer.pad_token_id:
-        raise ValueError(f"the tokenizer pads with id {tokenizer.pad_token_id}, the model masks id {pad} "
-                         "(pad_token_id); make them agree")
+    check_tokenizer_fits(tokenizer, model_config, name)
     length = model_config.input_shape[0]
     (train_arrays, train_out), (test_arrays, test_out) = (encode_squad(tokenizer, qs, length) for qs in (train, test))
     if not len(train_arrays["label"]) or not len(test_arrays["label"]):

@@ -26,8 +26,8 @@ def generate_text(workdir: str, inputs: list[str], *, step: int | None = None, n
     if not inputs:
         raise ValueError("generate needs at least one input text")
     # the arguments first (before restoring anything); the vocabulary-dependent checks follow
-    decoding.check_search_args(num_beams=num_beams, vocab_size=2 * num_beams if isinstance(num_beams, int) else 2,
-                               length_penalty=length_penalty)
+    plenty = 2 * num_beams if isinstance(num_beams, int) else 2  # the vocabulary is checked once the run is read
+    decoding.check_search_args(num_beams=num_beams, vocab_size=plenty, length_penalty=length_penalty)
     if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2):
         raise ValueError(f"max_length must be an int >= 2 (the start token and at least one more), got {max_length!r}")
     if long not in ("truncate", "refuse"):
