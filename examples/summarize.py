@@ -33,13 +33,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="t5_tiny")
     parser.add_argument("--init", default=None, help="a local Hugging Face T5 checkpoint directory to start from")
-    parser.add_argument("--input-length", type=int, default=128, help="source tokens (longer inputs are cut)")
+    parser.add_argument("--input-length", type=int, default=64, help="source tokens (longer inputs are cut)")
     parser.add_argument("--target-length", type=int, default=48, help="summary tokens, EOS included")
-    parser.add_argument("--steps", type=int, default=1200)
+    parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--dropout", type=float, default=0.1, help="dropout rate of the model")
-    parser.add_argument("--checkpoint-every", type=int, default=200)
+    parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--show", type=int, default=6, help="held-out summaries to print")
     parser.add_argument("--workdir", default=os.path.join("runs", "example-summarize"))
@@ -76,10 +76,10 @@ def main():
         m = text_metrics(outputs[beams], refs)
         print(f"{args.model} {'greedy' if beams == 1 else '4 beams'}: ROUGE-L {m['rouge_l']:.2f} "
               f"({m['rouge_l'] - lead['rouge_l']:+.2f} over the lead baseline), BLEU {m['bleu']:.2f}")
-    print("held-out summaries (function | 4-beam output | reference):")
+    print("held-out summaries (function | greedy output | reference):")
     step = max(1, len(refs) // max(args.show, 1))
     for i in range(0, len(refs), step)[:args.show]:
-        print(f"  {sources[i].split(':')[0][4:60]} | {outputs[4][i]} | {refs[i]}")
+        print(f"  {sources[i].split(':')[0][4:60]} | {outputs[1][i]} | {refs[i]}")
 
 
 if __name__ == "__main__":
