@@ -39,6 +39,13 @@ from bench_common import command, header, write_section
 NEVER = 32_127  # the last id of t5-small's embedding (past its tokenizer's 32,100): used as EOS, never produced
 
 
+def new_token_count(out) -> int:
+    """Tokens after the start token in ``[B, 1 + N]`` ids, each row counted up to its first EOS (``NEVER``)."""
+    out = np.asarray(out)[:, 1:]
+    ends = np.where((out == NEVER).any(1), (out == NEVER).argmax(1) + 1, out.shape[1])
+    return int(ends.sum())
+
+
 def make_models(batch: int, source: int, target: int, new_tokens: int):
     import torch
     import transformers
@@ -106,7 +113,7 @@ def make_models(batch: int, source: int, target: int, new_tokens: int):
                                   max_length=new_tokens + 1, num_beams=beams)
             out = np.asarray(jax.block_until_ready(out))
             outputs[("zoo", beams)] = out
-            return n * int(np.sum(out[:, 1:] != 0))
+            return n * new_token_count(out)
         return run
 
     def torch_generate(beams):
@@ -119,7 +126,7 @@ def make_models(batch: int, source: int, target: int, new_tokens: int):
                                              early_stopping=False)
             out = out.numpy()
             outputs[("torch", beams)] = out
-            return n * int(np.sum(out[:, 1:] != 0))
+            return n * new_token_count(out)
         return run
 
     runs = {"train": (zoo_train, torch_train), "greedy": (zoo_generate(1), torch_generate(1)),
