@@ -18,27 +18,11 @@ checkpoint's (``zoo.from_pretrained``) and so is the tokenizer, when the directo
 import argparse
 import os
 
-import jax
-import numpy as np
-
-import zoo
-from zoo import registry
 from zoo.data import load_dataset
-from zoo.layers import decoding
 from zoo.tasks import text_metrics
 from zoo.train import OptimizerConfig, TrainConfig, train_and_evaluate
+from zoo.train.generate import decode_split, pretrained_start
 from zoo.train.loop import load_run
-
-
-def decode_split(model, params, split, num_beams: int, batch_size: int = 256) -> np.ndarray:
-    cfg = model.config
-    search = jax.jit(lambda p, x, m: decoding.encoder_decoder_search(
-        model.apply, p, x, m, max_length=cfg.target_length + 1, start_id=cfg.decoder_start_token_id,
-        eos_id=cfg.eos_token_id, pad_id=cfg.pad_token_id, num_beams=num_beams))
-    n = len(split["inputs"])
-    return np.concatenate([np.asarray(search(params, split["inputs"][i:i + batch_size],
-                                             split["attention_mask"][i:i + batch_size]))
-                           for i in range(0, n, batch_size)])
 
 
 def main():
@@ -46,10 +30,10 @@ def main():
     parser.add_argument("--pair", default="en-de", help="SRC-TGT among en, de, fr, es, it")
     parser.add_argument("--model", default="t5_tiny")
     parser.add_argument("--init", default=None, help="a local Hugging Face T5 checkpoint directory to start from")
-    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--steps", type=int, default=800)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--checkpoint-every", type=int, default=500)
+    parser.add_argument("--checkpoint-every", type=int, default=400)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--show", type=int, default=6, help="held-out translations to print")
     parser.add_argument("--workdir", default=None, help="default runs/example-translate/PAIR")
@@ -59,12 +43,9 @@ def main():
 
     data, overrides, initial = f"translate:{args.pair}", {}, None
     if args.init:
-        loaded, variables = zoo.from_pretrained(args.init, task="translation")
-        overrides = {k: v for k, v in registry.config_to_dict(loaded.config).items() if k != "variant"}
-        overrides["input_shape"] = tuple(overrides["input_shape"])
-        initial = variables["params"]
-        if os.path.isfile(os.path.join(args.init, "tokenizer.json")):
-            data += f",tokenizer={os.path.abspath(args.init)}"
+        overrides, initial, tokenizer = pretrained_start(args.init, "translation")
+        if tokenizer:
+            data += f",tokenizer={tokenizer}"
     config = TrainConfig(model=args.model, model_overrides=overrides, data=data, steps=args.steps,
                          batch_size=args.batch_size, checkpoint_every=args.checkpoint_every, seed=args.seed,
                          optimizer=OptimizerConfig(learning_rate=args.lr, schedule="cosine", warmup_steps=100))
@@ -77,7 +58,7 @@ def main():
     refs = list(dataset.text.test_targets)
     outputs = {}
     for beams in (1, 4):
-        ids = decode_split(model, state.params, dataset.test, beams)
+        ids = decode_split(model, state.params, dataset.test, num_beams=beams)
         outputs[beams] = [dataset.text.decode(row) for row in ids]
         m = text_metrics(outputs[beams], refs)
         print(f"held-out ({len(refs)} values never seen in training), {'greedy' if beams == 1 else '4 beams'}: "

@@ -238,8 +238,10 @@ def _add_run_args(p: argparse.ArgumentParser, workdir_help: str) -> None:
                    help="dataset: digits (bundled real digits), fsdd[:DIR][,speaker=NAME] (spoken digits), "
                         "synthetic, sentiment (shipped sentences, token "
                         "models), sentiment:TOKENIZER_DIR, pydoc (byte-level text, GPT), imdb/sst2/wikitext (online), "
-                        "cifar10 (needs tensorflow-datasets or datasets, online once), movielens[:negatives=K] (shipped ratings; "
-                        "rating or ranking models: mf, ncf, two_tower, dlrm)")
+                        "cifar10 (needs tensorflow-datasets or datasets, online once), translate:SRC-TGT and docstrings "
+                        "(generated, T5), local real corpora wmt:DIR,pair=SRC-TGT / cnn_dailymail:DIR / xsum:DIR "
+                        "(Parquet or Arrow, T5), squad:DIR (SQuAD JSON, BERT question answering), "
+                        "movielens[:negatives=K] (shipped ratings; rating or ranking models: mf, ncf, two_tower, dlrm)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, help="total optimizer steps (default 600 if --epochs is not given)")
     length.add_argument("--epochs", type=_finite_float, help="passes over the training set")
@@ -400,8 +402,8 @@ def _generate(args) -> int:
 
     inputs = args.input
     for text, out in zip(inputs, generate_text(args.workdir, inputs, step=args.step, key_file=args.encrypt_key_file,
-                                               num_beams=args.num_beams,
-                                               length_penalty=args.length_penalty, long=args.long)):
+                                               num_beams=args.num_beams, length_penalty=args.length_penalty,
+                                               long=args.long, max_length=args.max_length)):
         print(out if len(inputs) == 1 else f"{text}\t{out}")
     return 0
 
@@ -533,6 +535,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--length-penalty", type=_finite_float, default=1.0, help="beam search: > 0 favours longer outputs")
     p.add_argument("--long", default="truncate", choices=["truncate", "refuse"],
                    help="a source longer than the model's maximum is cut or refused")
+    p.add_argument("--max-length", type=int, default=None,
+                   help="output length including the start token (default: the model's target_length + 1)")
     _add_key_arg(p)
     p.set_defaults(func=_generate)
     return parser

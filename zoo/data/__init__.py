@@ -99,6 +99,10 @@ register_dataset("breast_cancer", "zoo.data.tabular:load_anomaly_dataset")
 register_dataset("movielens", "zoo.data.ratings:load_movielens_dataset")  # rating or ranking split by the model's task
 register_dataset("translate", "zoo.data.seq2seq:load_translation")  # translate:en-de, translate:de-fr, ...
 register_dataset("docstrings", "zoo.data.seq2seq:load_docstrings")  # standard-library docstring summaries
+register_dataset("wmt", "zoo.data.corpora:load_wmt")  # wmt:DIR,pair=de-en (HF datasets Parquet / Arrow files)
+register_dataset("cnn_dailymail", "zoo.data.corpora:load_summarization_corpus")  # cnn_dailymail:DIR (Parquet)
+register_dataset("xsum", "zoo.data.corpora:load_summarization_corpus")  # xsum:DIR (Parquet)
+register_dataset("squad", "zoo.data.corpora:load_squad")  # squad:DIR (SQuAD v1.1 / v2.0 JSON), BERT QA
 for _name in TEXT_DATASETS:
     register_dataset(_name, load_text_dataset)
 

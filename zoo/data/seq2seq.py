@@ -167,15 +167,19 @@ def check_vocabulary(tokenizer, vocab_size: int, *, model: str = "the model") ->
 
 
 def encode_pairs(tokenizer, sources: Sequence[str], targets: Sequence[str], source_length: int,
-                 target_length: int, *, long: str = "truncate", start_id: int = 0) -> dict[str, np.ndarray]:
+                 target_length: int, *, long: str = "truncate", start_id: int = 0,
+                 long_targets: str = "refuse") -> dict[str, np.ndarray]:
     """Token arrays of the ``seq2seq`` tasks' schema: ``inputs``, ``attention_mask``, ``decoder_input_ids``, ``labels``.
 
     Sources and targets get ``</s>`` appended.  A source longer than ``source_length`` is cut
     (keeping its ``</s>``) with ``long="truncate"``, an error with ``"refuse"``; a target longer
-    than ``target_length`` is always an error (its end would be lost), an empty one too.
+    than ``target_length`` is an error with ``long_targets="refuse"`` (the default: its end
+    would be lost), cut like a source with ``"truncate"`` (the real corpora's long summaries,
+    ``zoo.data.corpora``); an empty target is always an error.
     """
-    if long not in LONG_POLICIES:
-        raise ValueError(f"long must be one of {LONG_POLICIES}, got {long!r}")
+    for option, policy in (("long", long), ("long_targets", long_targets)):
+        if policy not in LONG_POLICIES:
+            raise ValueError(f"{option} must be one of {LONG_POLICIES}, got {policy!r}")
     if len(sources) != len(targets):
         raise ValueError(f"encode_pairs needs as many targets as sources, got {len(targets)} and {len(sources)}")
     eos = SPECIAL_TOKENS.index(EOS)
@@ -195,6 +199,8 @@ def encode_pairs(tokenizer, sources: Sequence[str], targets: Sequence[str], sour
                                  f"(input_shape); pass long=truncate to cut it: {sources[i][:60]!r}...")
             s = s[:source_length - 1] + [eos]
         t = t + [eos]
+        if len(t) > target_length and long_targets == "truncate":
+            t = t[:target_length - 1] + [eos]
         if len(t) > target_length:
             raise ValueError(f"example {i}'s target has {len(t)} tokens, more than target_length={target_length} "
                              f"(raise the model's target_length): {targets[i][:60]!r}")
@@ -392,7 +398,9 @@ def lead_sentence(text: str) -> str:
 
 # -- loaders ----------------------------------------------------------------------------------------------
 
-def _parse(name: str, default: str | None) -> tuple[str | None, dict]:
+def _parse(name: str, default: str | None, options_help: dict | None = None) -> tuple[str | None, dict]:
+    """``(positional, {option: value})`` of ``"base:POSITIONAL,key=value,..."``; ``options_help`` {key: "key=..."}."""
+    options_help = options_help or {"long": "long=truncate|refuse", "tokenizer": "tokenizer=DIR"}
     base, _, args = str(name).partition(":")
     positional, options = default, {}
     for part in filter(None, args.split(",")):
@@ -401,10 +409,13 @@ def _parse(name: str, default: str | None) -> tuple[str | None, dict]:
             options[key] = value
         else:
             positional = part
-    unknown = set(options) - {"long", "tokenizer"}
+    unknown = set(options) - set(options_help)
     if unknown:
-        raise ValueError(f"{base} takes the options long=truncate|refuse and tokenizer=DIR; got {sorted(unknown)} in "
-                         f"{name!r}")
+        raise ValueError(f"{base} takes the options {' and '.join(options_help.values())}; got {sorted(unknown)} "
+                         f"in {name!r}")
+    policy = options.get("long", "truncate")
+    if "long" in options_help and policy not in LONG_POLICIES:
+        raise ValueError(f"{base}: long must be one of {'|'.join(LONG_POLICIES)}, got {policy!r} in {name!r}")
     return positional, options
 
 
@@ -440,14 +451,15 @@ def load_tokenizer(path):
     return tokenizer
 
 
-def _dataset(name: str, config, train: list, test: list, long: str, tokenizer_dir: str | None = None) -> ArrayDataset:
+def _dataset(name: str, config, train: list, test: list, long: str, tokenizer_dir: str | None = None,
+             long_targets: str = "refuse") -> ArrayDataset:
     texts = tuple(t for pair in train for t in pair)
     tokenizer = _tokenizer(texts, config.vocab_size) if tokenizer_dir is None else load_tokenizer(tokenizer_dir)
     check_vocabulary(tokenizer, config.vocab_size, model=getattr(config, "variant", "the model"))
     lengths = (config.input_shape[0], config.target_length)
     start = config.decoder_start_token_id
     arrays = {split: encode_pairs(tokenizer, [s for s, _ in pairs], [t for _, t in pairs], *lengths, long=long,
-                                  start_id=start) for split, pairs in (("train", train), ("test", test))}
+                                  start_id=start, long_targets=long_targets) for split, pairs in (("train", train), ("test", test))}
     text = TextPairs(tokenizer, tuple(s for s, _ in train), tuple(t for _, t in train), tuple(s for s, _ in test),
                      tuple(t for _, t in test))
     return ArrayDataset(name, arrays["train"], arrays["test"], None, "tokens", text=text)

@@ -134,11 +134,9 @@ def _check_model(config, name: str, task: str) -> None:
                          f"{config.layout!r} and task {task_name(config)!r}")
 
 
-def _sentiment(name: str, config) -> ArrayDataset:
-    _check_model(config, name, "classification")
-    if config.num_classes != 2:
-        raise ValueError(f"{name} has 2 classes (negative, positive); the model has num_classes={config.num_classes}")
-    tokenizer = load_tokenizer(name.partition(":")[2]) if ":" in name else sentiment_tokenizer()
+def check_tokenizer_fits(tokenizer, config, name: str) -> None:
+    """ValueError unless a ``transformers`` tokenizer's ids fit the model's ``vocab_size`` and its pad is
+    ``pad_token_id``."""
     if len(tokenizer) > config.vocab_size:
         raise ValueError(f"the tokenizer of {name!r} has {len(tokenizer)} tokens, more than the model's vocab_size "
                          f"{config.vocab_size}")
@@ -146,6 +144,14 @@ def _sentiment(name: str, config) -> ArrayDataset:
     if pad is not None and pad != tokenizer.pad_token_id:
         raise ValueError(f"the tokenizer pads with id {tokenizer.pad_token_id}, the model masks id {pad} "
                          "(pad_token_id); make them agree")
+
+
+def _sentiment(name: str, config) -> ArrayDataset:
+    _check_model(config, name, "classification")
+    if config.num_classes != 2:
+        raise ValueError(f"{name} has 2 classes (negative, positive); the model has num_classes={config.num_classes}")
+    tokenizer = load_tokenizer(name.partition(":")[2]) if ":" in name else sentiment_tokenizer()
+    check_tokenizer_fits(tokenizer, config, name)
     tr_x, tr_y, te_x, te_y = load_sentiment_texts()
     length = config.input_shape[0]
     return ArrayDataset.labelled(name, encode(tokenizer, tr_x, length)["input_ids"], tr_y,
@@ -229,5 +235,5 @@ def load_text_dataset(name: str, config, *, seed: int = 0) -> ArrayDataset:
     raise ValueError(f"unknown text dataset {name!r}; available: {', '.join(TEXT_DATASETS)}, sentiment:DIR")
 
 
-__all__ = ["TEXT_DATASETS", "build_wordpiece_tokenizer", "byte_windows", "encode", "load_pydoc_bytes",
-           "load_sentiment_texts", "load_text_dataset", "load_tokenizer", "sentiment_tokenizer"]
+__all__ = ["TEXT_DATASETS", "build_wordpiece_tokenizer", "byte_windows", "check_tokenizer_fits", "encode",
+           "load_pydoc_bytes", "load_sentiment_texts", "load_text_dataset", "load_tokenizer", "sentiment_tokenizer"]
