@@ -125,7 +125,7 @@ def _pad_to(a, length, pad=0):
 def test_decoding_is_token_identical_to_hugging_face(hf, batch, num_beams):
     torch_model, _, model, variables = hf
     x, mask = batch[0], batch[1]
-    for max_length in (6, 12):
+    for max_length in (12,):  # long enough for rows to end (EOS) at different lengths
         ref = _hf_generate(torch_model, x, mask, num_beams=num_beams, max_length=max_length)
         got = np.asarray(t5.generate(model, variables, x.astype(np.int32), attention_mask=mask, max_length=max_length,
                                      num_beams=num_beams))
@@ -145,6 +145,9 @@ def _ended(ids, eos, pad=0):
     return ids
 
 
+# on the v1.0 model only (its winners change with the penalty, asserted below); the search code is the same for
+# both variants, whose own decoding parity is checked above
+@pytest.mark.parametrize("hf", ["v1.0 relu"], indirect=True)
 @pytest.mark.parametrize("eos", [41, 55])
 def test_beam_search_length_penalty_and_eos(hf, eos):
     """Hypotheses that end (an EOS id this random model produces often) at different lengths, ranked by
@@ -161,9 +164,8 @@ def test_beam_search_length_penalty_and_eos(hf, eos):
                                      length_penalty=penalty))
         np.testing.assert_array_equal(got, _ended(_pad_to(ref, 10), eos))
         outs[penalty] = got
-    if torch_model.config.feed_forward_proj == "relu":  # the case explored: the penalty changes the winners
-        assert not np.array_equal(outs[-1.0], outs[2.0])
-        assert (outs[-1.0] == eos).sum() > 0
+    assert not np.array_equal(outs[-1.0], outs[2.0])  # the penalty changes the winners
+    assert (outs[-1.0] == eos).sum() > 0
 
 
 def test_cached_decoding_equals_the_full_decoder(hf, batch):
@@ -177,6 +179,7 @@ def test_cached_decoding_equals_the_full_decoder(hf, batch):
     np.testing.assert_array_equal(produced[alive], greedy[alive])
 
 
+@pytest.mark.parametrize("hf", ["v1.1 gated-gelu"], indirect=True)  # the sampler is shared by both variants
 def test_sampling_is_reproducible_and_respects_top_k(hf, batch):
     _, _, model, variables = hf
     x, mask = batch[0].astype(np.int32), batch[1]
