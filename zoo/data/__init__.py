@@ -98,6 +98,7 @@ register_dataset("digits_ovr", "zoo.data.tabular:load_anomaly_dataset")  # digit
 register_dataset("breast_cancer", "zoo.data.tabular:load_anomaly_dataset")
 register_dataset("translate", "zoo.data.seq2seq:load_translation")  # translate:en-de, translate:de-fr, ...
 register_dataset("docstrings", "zoo.data.seq2seq:load_docstrings")  # standard-library docstring summaries
+register_dataset("pii", "zoo.data.pii:load_pii")  # Faker sentences with BIO-tagged personal data (needs faker)
 for _name in TEXT_DATASETS:
     register_dataset(_name, load_text_dataset)
 
