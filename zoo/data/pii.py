@@ -14,8 +14,9 @@ same ``(seed, sizes)`` gives the same sentences (within one Faker version).
 Tokens and labels: the WordPiece tokenizer is built from the training sentences
 (``zoo.data.text.build_wordpiece_backend``, cased), and each token gets the BIO
 tag of the entity its characters fall in (``B-`` on the entity's first token,
-``I-`` on the rest, word pieces included; ``O`` outside).  ``[CLS]``, ``[SEP]`` and
-padding are ``IGNORE_INDEX``.
+``I-`` on the rest, word pieces included; ``O`` outside).  A sentence longer than
+the model's window is cut into consecutive windows (a few percent of them at 64
+tokens).  ``[CLS]``, ``[SEP]`` and padding are ``IGNORE_INDEX``.
 
 Dataset names: ``pii`` (6,000 training and 1,000 held-out sentences) or
 ``pii:train=N,test=M``.
@@ -243,19 +244,28 @@ def spans_from_tags(offsets, tags) -> list[tuple[int, int, str]]:
 
 
 def encode_tagged(tokenizer, sentences, length: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(ids, labels)``: int32 ``[N, length]`` token ids (``[CLS] ... [SEP]``, padded with 0) and tag ids
-    (``IGNORE_INDEX`` on special tokens and padding).  A sentence longer than ``length`` tokens is an error."""
-    ids = np.zeros((len(sentences), length), np.int32)
-    labels = np.full((len(sentences), length), IGNORE_INDEX, np.int32)
-    for row, (sentence, enc) in enumerate(zip(sentences, tokenizer.encode_batch([s.text for s in sentences]))):
-        if len(enc.ids) > length:
-            raise ValueError(f"a pii sentence needs {len(enc.ids)} tokens, more than the model's input_shape "
-                             f"({length},): {sentence.text!r}")
-        ids[row, :len(enc.ids)] = enc.ids
-        for t, (tag, special) in enumerate(zip(tags_from_spans(enc.offsets, sentence.spans), enc.special_tokens_mask)):
-            if not special:
-                labels[row, t] = LABEL_IDS[tag]
-    return ids, labels
+    """``(ids, labels)``: int32 ``[W, length]`` token ids and tag ids of the sentences' windows.
+
+    Each window is ``[CLS]`` + at most ``length - 2`` consecutive tokens of one sentence + ``[SEP]``, padded with
+    0; a sentence longer than one window fills several, in order (as ``zoo.techniques.deidentify`` tags long
+    text).  Labels are ``IGNORE_INDEX`` on the special tokens and the padding.
+    """
+    if length < 3:
+        raise ValueError(f"a window needs [CLS], [SEP] and at least one token: length >= 3, got {length}")
+    body = length - 2
+    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    rows_ids, rows_labels = [], []
+    encodings = tokenizer.encode_batch([s.text for s in sentences], add_special_tokens=False)
+    for sentence, enc in zip(sentences, encodings):
+        tags = [LABEL_IDS[t] for t in tags_from_spans(enc.offsets, sentence.spans)]
+        for start in range(0, len(enc.ids), body):
+            window = enc.ids[start:start + body]
+            ids, labels = np.zeros(length, np.int32), np.full(length, IGNORE_INDEX, np.int32)
+            ids[:len(window) + 2] = [cls, *window, sep]
+            labels[1:len(window) + 1] = tags[start:start + body]
+            rows_ids.append(ids)
+            rows_labels.append(labels)
+    return np.stack(rows_ids), np.stack(rows_labels)
 
 
 def load_pii(name: str, config, *, seed: int = 0) -> ArrayDataset:
