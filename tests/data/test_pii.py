@@ -30,11 +30,21 @@ def test_spans_cover_exactly_the_entities(small):
     marked = {t.replace("{", "[").replace("}", "]") for t in pii.TRAIN_TEMPLATES + pii.TEST_TEMPLATES}
     kinds = set()
     for s in train + test:
-        assert _skeleton(s) in marked  # the text outside the spans is the template's, character for character
+        skeleton = _skeleton(s)  # the text outside the spans is the template's, character for character
+        assert any(skeleton == m or (s in train and (skeleton.startswith(m + " ") or skeleton.endswith(" " + m)))
+                   for m in marked), skeleton  # (training sentences may have a filler sentence before or after)
         for (start, end, kind), (next_start, _, _) in zip(s.spans, s.spans[1:] + ((len(s.text) + 1, 0, ""),)):
             assert 0 <= start < end <= next_start and s.text[start:end].strip() == s.text[start:end]
             kinds.add(kind)
     assert kinds == set(pii.ENTITY_TYPES)
+
+
+def test_training_fillers_hold_no_entities(small):
+    train, test, _ = small
+    with_filler = [s for s in train if _skeleton(s) not in {t.replace("{", "[").replace("}", "]")
+                                                           for t in pii.TRAIN_TEMPLATES}]
+    assert 0.5 < len(with_filler) / len(train) < 0.8
+    assert all(_skeleton(s) in {t.replace("{", "[").replace("}", "]") for t in pii.TEST_TEMPLATES} for s in test)
 
 
 def test_held_out_split_shares_no_template_or_locale(small):
@@ -49,14 +59,14 @@ def test_held_out_split_shares_no_template_or_locale(small):
     assert {s.locale for s in train} == set(pii.TRAIN_LOCALES)
 
 
-def test_tags_on_tokens_give_back_the_spans(small):
+def test_tags_on_words_give_back_the_spans(small):
     train, test, tokenizer = small
     for s in train + test:
-        enc = tokenizer.encode(s.text, add_special_tokens=False)
-        tags = pii.tags_from_spans(enc.offsets, s.spans)
-        assert pii.spans_from_tags(enc.offsets, tags) == list(s.spans)
-        first = {i for i, (a, b) in enumerate(enc.offsets) for start, _, _ in s.spans if a <= start < b}
-        assert {i for i, t in enumerate(tags) if t.startswith("B-")} == first
+        offsets, _ = pii.words(tokenizer.encode(s.text, add_special_tokens=False))
+        tags = pii.tags_from_spans(offsets, s.spans)
+        assert pii.spans_from_tags(offsets, tags) == list(s.spans)
+        first = {i for i, (a, b) in enumerate(offsets) for start, _, _ in s.spans if a == start}
+        assert {i for i, t in enumerate(tags) if t.startswith("B-")} == first  # entities start on word boundaries
 
 
 def test_hand_checked_alignment():
@@ -78,10 +88,12 @@ def test_windows_split_long_sentences_in_order(small):
     enc = tokenizer.encode(long.text, add_special_tokens=False)
     assert len(ids) == -(-len(enc.ids) // 10) > 1
     assert (ids[:, 0] == tokenizer.token_to_id("[CLS]")).all()
-    body = ids[(ids != 0) & (labels != pii.IGNORE_INDEX)]
-    np.testing.assert_array_equal(body, enc.ids)
-    expected = [pii.LABEL_IDS[t] for t in pii.tags_from_spans(enc.offsets, long.spans)]
-    np.testing.assert_array_equal(labels[labels != pii.IGNORE_INDEX], expected)
+    special = (ids == 0) | (ids == tokenizer.token_to_id("[CLS]")) | (ids == tokenizer.token_to_id("[SEP]"))
+    np.testing.assert_array_equal(ids[~special], enc.ids)
+    offsets, first = pii.words(enc)
+    expected = [pii.LABEL_IDS[t] for t in pii.tags_from_spans(offsets, long.spans)]
+    np.testing.assert_array_equal(labels[labels != pii.IGNORE_INDEX], expected)  # one tag per word, in order
+    np.testing.assert_array_equal(np.flatnonzero(labels[~special] != pii.IGNORE_INDEX), first)
 
 
 def test_loader_checks_the_model_and_the_name():

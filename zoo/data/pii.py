@@ -10,11 +10,17 @@ unseen national formats (Dutch postcodes, Brazilian CPF numbers, ...).
 Generation is deterministic: sentence ``i`` of a split is drawn from
 ``numpy.random.default_rng([seed, split, i])`` and a Faker seeded from it, so the
 same ``(seed, sizes)`` gives the same sentences (within one Faker version).
+Two training sentences in three get an ordinary English sentence without
+personal data before or after them (zoo's sentiment sentences, Python's help
+text), so that the tagger learns what is *not* an entity from more than the
+training templates' own words.
 
 Tokens and labels: the WordPiece tokenizer is built from the training sentences
-(``zoo.data.text.build_wordpiece_backend``, cased), and each token gets the BIO
-tag of the entity its characters fall in (``B-`` on the entity's first token,
-``I-`` on the rest, word pieces included; ``O`` outside).  A sentence longer than
+(``zoo.data.text.build_wordpiece_backend``, cased), and each word (the
+pre-tokenizer's: a run of letters and digits, or a punctuation mark) gets the BIO
+tag of the entity its characters fall in (``B-`` on the entity's first word,
+``I-`` on the rest, ``O`` outside), carried by the word's first token; its other
+word pieces are ``IGNORE_INDEX``, as in Hugging Face's token-classification recipe.  A sentence longer than
 the model's window is cut into consecutive windows (a few percent of them at 64
 tokens).  ``[CLS]``, ``[SEP]`` and padding are ``IGNORE_INDEX``.
 
@@ -171,8 +177,32 @@ def generate_sentences(split: str, n: int, seed: int = 0) -> list[PiiSentence]:
         for kind in kinds:
             values[kind].append(_entity(fake, kind, rng))
         text, spans = render(templates[t], values)
+        if split == "train":  # context without entities, before or after (a third each)
+            fillers, where = _fillers(), int(rng.integers(3))
+            filler = fillers[int(rng.integers(len(fillers)))]
+            if where == 0:
+                text, spans = f"{filler} {text}", tuple((a + len(filler) + 1, b + len(filler) + 1, k)
+                                                        for a, b, k in spans)
+            elif where == 1:
+                text = f"{text} {filler}"
         sentences.append(PiiSentence(text, spans, t, locale))
     return sentences
+
+
+@functools.lru_cache(maxsize=1)
+def _fillers() -> tuple[str, ...]:
+    """Plain English sentences with no personal data: zoo's shipped sentiment sentences and the short, letters-only
+    sentences of Python's help text.  Around the training templates they teach that ordinary words, seen or
+    spelled in word pieces, are not entities (the vocabulary alone would tie rare words to entities)."""
+    from pydoc_data.topics import topics
+
+    from zoo.data.text import load_sentiment_texts
+
+    train_texts, _, test_texts, _ = load_sentiment_texts()
+    help_text = " ".join(topics[k] for k in sorted(topics))
+    plain = [x for x in re.split(r"(?<=[.!?])\s+", help_text)
+             if 6 <= len(x.split()) <= 20 and re.fullmatch(r"[A-Za-z ,;'\"().-]+[.!?]", x)]
+    return tuple(train_texts + test_texts + plain)
 
 
 def parse_name(name: str) -> tuple[int, int]:
@@ -243,12 +273,30 @@ def spans_from_tags(offsets, tags) -> list[tuple[int, int, str]]:
     return spans
 
 
+def words(encoding) -> tuple[list[tuple[int, int]], list[int]]:
+    """``(offsets, first)`` of the words of a ``tokenizers`` encoding (the pre-tokenizer's words: runs of letters
+    and digits, or one punctuation mark): each word's character span, and the index of its first token."""
+    offsets, first, previous = [], [], None
+    for i, (word, (start, end)) in enumerate(zip(encoding.word_ids, encoding.offsets)):
+        if word is None:  # [CLS], [SEP]
+            previous = None
+            continue
+        if word != previous:
+            offsets.append((start, end))
+            first.append(i)
+        else:
+            offsets[-1] = (offsets[-1][0], end)
+        previous = word
+    return offsets, first
+
+
 def encode_tagged(tokenizer, sentences, length: int) -> tuple[np.ndarray, np.ndarray]:
     """``(ids, labels)``: int32 ``[W, length]`` token ids and tag ids of the sentences' windows.
 
     Each window is ``[CLS]`` + at most ``length - 2`` consecutive tokens of one sentence + ``[SEP]``, padded with
     0; a sentence longer than one window fills several, in order (as ``zoo.techniques.deidentify`` tags long
-    text).  Labels are ``IGNORE_INDEX`` on the special tokens and the padding.
+    text).  A word's tag sits on its first token; its other word pieces, the special tokens and the padding are
+    ``IGNORE_INDEX``.
     """
     if length < 3:
         raise ValueError(f"a window needs [CLS], [SEP] and at least one token: length >= 3, got {length}")
@@ -257,7 +305,9 @@ def encode_tagged(tokenizer, sentences, length: int) -> tuple[np.ndarray, np.nda
     rows_ids, rows_labels = [], []
     encodings = tokenizer.encode_batch([s.text for s in sentences], add_special_tokens=False)
     for sentence, enc in zip(sentences, encodings):
-        tags = [LABEL_IDS[t] for t in tags_from_spans(enc.offsets, sentence.spans)]
+        offsets, first = words(enc)
+        tags = np.full(len(enc.ids), IGNORE_INDEX, np.int32)
+        tags[first] = [LABEL_IDS[t] for t in tags_from_spans(offsets, sentence.spans)]
         for start in range(0, len(enc.ids), body):
             window = enc.ids[start:start + body]
             ids, labels = np.zeros(length, np.int32), np.full(length, IGNORE_INDEX, np.int32)
@@ -289,5 +339,5 @@ def load_pii(name: str, config, *, seed: int = 0) -> ArrayDataset:
 
 
 __all__ = ["DEFAULT_SIZES", "ENTITY_TYPES", "LABELS", "LABEL_IDS", "PiiSentence", "TEST_LOCALES", "TEST_TEMPLATES",
-           "TRAIN_LOCALES", "TRAIN_TEMPLATES", "encode_tagged", "generate_sentences", "load_pii", "parse_name",
+           "TRAIN_LOCALES", "TRAIN_TEMPLATES", "encode_tagged", "words", "generate_sentences", "load_pii", "parse_name",
            "pii_corpus", "pii_tokenizer", "render", "spans_from_tags", "tags_from_spans"]

@@ -9,11 +9,12 @@ every other character, line endings included, is kept as it was.
 The tokenizer is rebuilt from the run's dataset (``zoo.data.pii`` builds it
 deterministically from the training sentences: the same ids as in training).  A
 line longer than the model's window is tagged in consecutive windows; an entity
-cut by a window boundary is joined again when both halves get its type.
+cut by a window boundary is joined again when both halves get its type.  Each
+word's tag is the one predicted on its first token (as in training).
 
 :func:`compare_on_pii` scores the tagger against the peers (``zoo.peers.pii``:
 regular expressions, Presidio) on the held-out sentences with ``seqeval``'s
-entity-level precision, recall and F1, all on the same tokens.
+entity-level precision, recall and F1, all on the same words.
 """
 
 from __future__ import annotations
@@ -64,18 +65,11 @@ def entity_scores(gold: list[list[str]], predicted: list[list[str]]) -> dict:
             "per_type": {k: scores(report[k]) for k in pii.ENTITY_TYPES if k in report}}
 
 
-def _body(encoding) -> tuple[list[tuple[int, int]], list[int]]:
-    """Offsets and positions of an encoding's non-special tokens."""
-    keep = [i for i, special in enumerate(encoding.special_tokens_mask) if not special]
-    return [encoding.offsets[i] for i in keep], keep
-
-
 def span_tags(tokenizer, texts, spans_per_text) -> list[list[str]]:
-    """The BIO tags that character spans give the tokens (special tokens left out) of each text."""
+    """The BIO tags that character spans give the words (``zoo.data.pii.words``) of each text."""
     rows = []
-    for enc, spans in zip(tokenizer.encode_batch(list(texts)), spans_per_text):
-        offsets, _ = _body(enc)
-        rows.append(pii.tags_from_spans(offsets, spans))
+    for enc, spans in zip(tokenizer.encode_batch(list(texts), add_special_tokens=False), spans_per_text):
+        rows.append(pii.tags_from_spans(pii.words(enc)[0], spans))
     return rows
 
 
@@ -114,7 +108,8 @@ class PiiTagger:
         return cls(model, state.params, tokenizer)
 
     def tags(self, texts) -> list[tuple[list[tuple[int, int]], list[str]]]:
-        """``(offsets, tags)`` of the tokens of each text: character spans and predicted BIO tags."""
+        """``(offsets, tags)`` of the words of each text (``zoo.data.pii.words``): character spans and the BIO tags
+        predicted on their first tokens."""
         body = self.length - 2
         encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
         windows, owners = [], []
@@ -132,14 +127,18 @@ class PiiTagger:
             padded[:len(chunk)] = chunk
             predicted.append(np.asarray(self._logits(self.params, padded)).argmax(-1)[:len(chunk)])
         predicted = np.concatenate(predicted) if predicted else np.zeros((0, self.length), np.int64)
-        tags: list[list[str]] = [[] for _ in encodings]
+        token_tags: list[list[str]] = [[] for _ in encodings]
         for row, (w, n) in enumerate(zip(windows, owners)):
-            window_tags = [pii.LABELS[i] for i in predicted[row, 1:len(w) + 1]]
-            if tags[n] and window_tags and window_tags[0] != "O" and tags[n][-1] != "O" \
-                    and window_tags[0][2:] == tags[n][-1][2:]:
-                window_tags[0] = "I-" + window_tags[0][2:]  # the window boundary cut this entity
-            tags[n] += window_tags
-        return [(enc.offsets, t) for enc, t in zip(encodings, tags)]
+            token_tags[n] += [pii.LABELS[i] for i in predicted[row, 1:len(w) + 1]]
+        out = []
+        for enc, tags in zip(encodings, token_tags):
+            offsets, first = pii.words(enc)
+            word_tags = [tags[i] for i in first]
+            for j in range(1, len(first)):  # a window boundary cuts an entity: its next word continues it
+                if first[j] % body == 0 and word_tags[j] != "O" and word_tags[j - 1][2:] == word_tags[j][2:]:
+                    word_tags[j] = "I-" + word_tags[j][2:]
+            out.append((offsets, word_tags))
+        return out
 
     def spans(self, texts) -> list[list[tuple[int, int, str]]]:
         """The entities ``(start, end, type)`` found in each text."""
@@ -180,7 +179,7 @@ def _presidio():
 
 def compare_on_pii(tagger: PiiTagger, sentences, *, presidio: bool = True) -> dict:
     """Entity-level scores of the tagger, the regular expressions and (``presidio=True``) Presidio on ``sentences``
-    (``zoo.data.pii.PiiSentence``), all on the tagger's tokens.
+    (``zoo.data.pii.PiiSentence``), all on the same words (``zoo.data.pii.words``).
 
     Returns:
       ``{method: entity_scores(...)}`` for ``"tagger"``, ``"regex"`` and ``"presidio"``; when Presidio cannot be
