@@ -27,23 +27,38 @@ def test_generation_is_deterministic_and_seeded():
 
 def test_spans_cover_exactly_the_entities(small):
     train, test, _ = small
-    marked = {t.replace("{", "[").replace("}", "]") for t in pii.TRAIN_TEMPLATES + pii.TEST_TEMPLATES}
     kinds = set()
     for s in train + test:
-        skeleton = _skeleton(s)  # the text outside the spans is the template's, character for character
-        assert any(skeleton == m or (s in train and (skeleton.startswith(m + " ") or skeleton.endswith(" " + m)))
-                   for m in marked), skeleton  # (training sentences may have a filler sentence before or after)
+        skeleton = _skeleton(s)  # the text outside the spans, with the entities as [TYPE]
+        template = (pii.TRAIN_TEMPLATES if s in train else pii.TEST_TEMPLATES)[s.template]
+        slots = [m.group(1) for m in pii._SLOT.finditer(template)]
+        assert [k for _, _, k in s.spans] == slots
+        if s in test:  # held-out sentences are their template, character for character
+            assert skeleton == template.replace("{", "[").replace("}", "]")
         for (start, end, kind), (next_start, _, _) in zip(s.spans, s.spans[1:] + ((len(s.text) + 1, 0, ""),)):
             assert 0 <= start < end <= next_start and s.text[start:end].strip() == s.text[start:end]
             kinds.add(kind)
     assert kinds == set(pii.ENTITY_TYPES)
 
 
+def test_training_wording_varies_around_the_slots():
+    rng = np.random.default_rng(0)
+    template = "Please contact {NAME} at {EMAIL} or call {PHONE}."
+    varied = [pii._vary_words(template, rng) for _ in range(200)]
+    assert all(v.count("{NAME}") == v.count("{EMAIL}") == v.count("{PHONE}") == 1 for v in varied)
+    kept = np.mean([w in v.split() for v in varied for w in ("Please", "contact", "call")])
+    assert 0.65 < kept < 0.85  # each word swapped with probability 1/4
+
+
 def test_training_fillers_hold_no_entities(small):
     train, test, _ = small
-    with_filler = [s for s in train if _skeleton(s) not in {t.replace("{", "[").replace("}", "]")
-                                                           for t in pii.TRAIN_TEMPLATES}]
+    fillers = set(pii._fillers())
+    with_filler = [s for s in train if any(s.text.startswith(f + " ") or s.text.endswith(" " + f) for f in fillers)]
     assert 0.5 < len(with_filler) / len(train) < 0.8
+    for s in with_filler:  # the filler's characters hold no entity
+        f = next(f for f in fillers if s.text.startswith(f + " ") or s.text.endswith(" " + f))
+        lo, hi = (len(f) + 1, len(s.text)) if s.text.startswith(f + " ") else (0, len(s.text) - len(f) - 1)
+        assert all(lo <= a and b <= hi for a, b, _ in s.spans)
     assert all(_skeleton(s) in {t.replace("{", "[").replace("}", "]") for t in pii.TEST_TEMPLATES} for s in test)
 
 

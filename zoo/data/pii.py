@@ -13,7 +13,9 @@ same ``(seed, sizes)`` gives the same sentences (within one Faker version).
 Two training sentences in three get an ordinary English sentence without
 personal data before or after them (zoo's sentiment sentences, Python's help
 text), so that the tagger learns what is *not* an entity from more than the
-training templates' own words.
+training templates' own words; for the same reason a quarter of the training
+templates' words (3+ letters, outside the slots) are swapped for words of those
+sentences.
 
 Tokens and labels: the WordPiece tokenizer is built from the training sentences
 (``zoo.data.text.build_wordpiece_backend``, cased), and each word (the
@@ -176,7 +178,10 @@ def generate_sentences(split: str, n: int, seed: int = 0) -> list[PiiSentence]:
         values = {k: [] for k in ENTITY_TYPES}
         for kind in kinds:
             values[kind].append(_entity(fake, kind, rng))
-        text, spans = render(templates[t], values)
+        template = templates[t]
+        if split == "train":  # a quarter of the template's own words swapped for ordinary ones: wording varies
+            template = _vary_words(template, rng)
+        text, spans = render(template, values)
         if split == "train":  # context without entities, before or after (a third each)
             fillers, where = _fillers(), int(rng.integers(3))
             filler = fillers[int(rng.integers(len(fillers)))]
@@ -187,6 +192,29 @@ def generate_sentences(split: str, n: int, seed: int = 0) -> list[PiiSentence]:
                 text = f"{text} {filler}"
         sentences.append(PiiSentence(text, spans, t, locale))
     return sentences
+
+
+_WORD = re.compile(r"[A-Za-z]{3,}")
+
+
+def _vary_words(template: str, rng: np.random.Generator, rate: float = 0.25) -> str:
+    """``template`` with each word of 3+ letters outside its slots replaced, with probability ``rate``, by a word of
+    the filler sentences: the tagger cannot learn the training templates' closed vocabulary as "not an entity"."""
+    words = _filler_words()
+    pieces, cursor = [], 0
+    for m in list(_SLOT.finditer(template)) + [None]:
+        end = len(template) if m is None else m.start()
+        pieces.append(_WORD.sub(lambda w: words[int(rng.integers(len(words)))] if rng.random() < rate else w.group(0),
+                                template[cursor:end]))
+        if m is not None:
+            pieces.append(m.group(0))
+            cursor = m.end()
+    return "".join(pieces)
+
+
+@functools.lru_cache(maxsize=1)
+def _filler_words() -> tuple[str, ...]:
+    return tuple(sorted({w for sentence in _fillers() for w in _WORD.findall(sentence)}))
 
 
 @functools.lru_cache(maxsize=1)
