@@ -32,7 +32,8 @@ def test_spans_cover_exactly_the_entities(small):
         skeleton = _skeleton(s)  # the text outside the spans, with the entities as [TYPE]
         template = (pii.TRAIN_TEMPLATES if s in train else pii.TEST_TEMPLATES)[s.template]
         slots = [m.group(1) for m in pii._SLOT.finditer(template)]
-        assert [k for _, _, k in s.spans] == slots
+        kinds_in_order = [k for _, _, k in s.spans]
+        assert kinds_in_order == slots if s in test else kinds_in_order[:len(slots)] == slots  # (+ a 2nd template)
         if s in test:  # held-out sentences are their template, character for character
             assert skeleton == template.replace("{", "[").replace("}", "]")
         for (start, end, kind), (next_start, _, _) in zip(s.spans, s.spans[1:] + ((len(s.text) + 1, 0, ""),)):

@@ -15,7 +15,8 @@ personal data before or after them (zoo's sentiment sentences, Python's help
 text), so that the tagger learns what is *not* an entity from more than the
 training templates' own words; for the same reason a quarter of the training
 templates' words (3+ letters, outside the slots) are swapped for words of those
-sentences.
+sentences, and every other training sentence runs on into a second training
+template (``PiiSentence.template`` names the first).
 
 Tokens and labels: the WordPiece tokenizer is built from the training sentences
 (``zoo.data.text.build_wordpiece_backend``, cased), and each word (the
@@ -161,12 +162,14 @@ def render(template: str, values: dict[str, list[str]]) -> tuple[str, tuple[tupl
     return "".join(pieces), tuple(spans)
 
 
-def generate_sentences(split: str, n: int, seed: int = 0) -> list[PiiSentence]:
+def generate_sentences(split: str, n: int, seed: int = 0, *, templates=None, locales=None) -> list[PiiSentence]:
     """``n`` sentences of ``split`` (``"train"`` or ``"test"``: disjoint templates and locales), deterministic in
-    ``seed``."""
+    ``seed``.  ``templates`` / ``locales`` replace the split's own (to tell which of the two a tagger fails on,
+    e.g. the held-out templates with the training locales)."""
     if split not in _SPLITS:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    code, templates, locales = _SPLITS[split]
+    code, split_templates, split_locales = _SPLITS[split]
+    templates, locales = templates or split_templates, locales or split_locales
     sentences = []
     for i in range(n):
         rng = np.random.default_rng([seed, code, i])
@@ -181,6 +184,11 @@ def generate_sentences(split: str, n: int, seed: int = 0) -> list[PiiSentence]:
         template = templates[t]
         if split == "train":  # a quarter of the template's own words swapped for ordinary ones: wording varies
             template = _vary_words(template, rng)
+            if rng.random() < 0.5:  # and every other sentence runs on into a second template: positions vary
+                second = templates[int(rng.integers(len(templates)))]
+                for kind in _SLOT.findall(second):
+                    values[kind].append(_entity(fake, kind, rng))
+                template = f"{template} {_vary_words(second, rng)}"
         text, spans = render(template, values)
         if split == "train":  # context without entities, before or after (a third each)
             fillers, where = _fillers(), int(rng.integers(3))
