@@ -45,7 +45,7 @@ from zoo.data.pipeline import ArrayDataset
 ENTITY_TYPES = ("NAME", "EMAIL", "PHONE", "ADDRESS", "DOB", "ID")
 LABELS = ("O",) + tuple(f"{p}-{t}" for t in ENTITY_TYPES for p in "BI")  # 13 tags; id = index
 LABEL_IDS = {tag: i for i, tag in enumerate(LABELS)}
-TRAIN_LOCALES = ("en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT")
+TRAIN_LOCALES = ("en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "da_DK")  # not it_IT: its cities vary with PYTHONHASHSEED
 TEST_LOCALES = ("en_AU", "nl_NL", "pt_BR", "sv_SE")
 DEFAULT_SIZES = (6000, 1000)
 IGNORE_INDEX = -100  # zoo.tasks.classification.IGNORE_INDEX (not imported: data sits below tasks)
