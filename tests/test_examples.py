@@ -15,7 +15,7 @@ def run(script, *args):
                           text=True, env=env, timeout=300)
 
 
-@pytest.mark.parametrize("script", ["train_seed_cnn.py", "train_seed_lstm.py", "tune_seed_lstm.py"])
+@pytest.mark.parametrize("script", ["train_seed_cnn.py", "train_seed_lstm.py", "tune_seed_lstm.py", "deidentify.py"])
 def test_example_help(script):
     result = run(script, "--help")
     assert result.returncode == 0, result.stderr

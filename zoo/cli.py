@@ -1,5 +1,5 @@
 """The ``zoo`` command line: ``zoo list``, ``zoo train``, ``zoo tune``, ``zoo plan``, ``zoo keygen`` and the
-techniques (``zoo prune``, ``zoo quantize``, ``zoo federated``, ``zoo explain``).
+techniques (``zoo prune``, ``zoo quantize``, ``zoo federated``, ``zoo explain``, ``zoo deidentify``).
 
 ``zoo train MODEL --data DATASET [--steps N | --epochs E] ...`` trains with a
 progress bar on stderr, writes ``WORKDIR/metrics.jsonl``, TensorBoard events
@@ -388,6 +388,19 @@ def _transcribe(args) -> int:
     return 0
 
 
+def _deidentify(args) -> int:
+    from zoo.techniques.deidentify import deidentify_file
+
+    text = deidentify_file(args.workdir, args.input, args.out, step=args.step, key_file=args.encrypt_key_file)
+    if args.out is None:  # bytes: the input's encoding and line endings, whatever stdout's locale
+        sys.stdout.flush()
+        sys.stdout.buffer.write(text.encode("utf-8"))
+        sys.stdout.buffer.flush()
+    else:
+        print(f"wrote the de-identified text of {args.input} to {args.out}", file=sys.stderr)
+    return 0
+
+
 def _keygen(args) -> int:
     from zoo.train.encryption import write_key_file
 
@@ -539,6 +552,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output length including the start token (default: the model's target_length + 1)")
     _add_key_arg(p)
     p.set_defaults(func=_generate)
+
+    p = sub.add_parser("deidentify", help="replace the personal data in a text file by its type ([NAME], [EMAIL], ...)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--workdir", required=True, help="a token tagger trained on --data pii (zoo train bert_pii --data pii)")
+    p.add_argument("input", help="a UTF-8 text file; everything but the entities found is written back unchanged")
+    p.add_argument("--out", default=None, help="write here (default: stdout)")
+    p.add_argument("--step", type=_non_negative_int, default=None, help="checkpoint step (default: the newest)")
+    _add_key_arg(p)
+    p.set_defaults(func=_deidentify)
     return parser
 
 

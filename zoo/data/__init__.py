@@ -103,6 +103,7 @@ register_dataset("wmt", "zoo.data.corpora:load_wmt")  # wmt:DIR,pair=de-en (HF d
 register_dataset("cnn_dailymail", "zoo.data.corpora:load_summarization_corpus")  # cnn_dailymail:DIR (Parquet)
 register_dataset("xsum", "zoo.data.corpora:load_summarization_corpus")  # xsum:DIR (Parquet)
 register_dataset("squad", "zoo.data.corpora:load_squad")  # squad:DIR (SQuAD v1.1 / v2.0 JSON), BERT QA
+register_dataset("pii", "zoo.data.pii:load_pii")  # Faker sentences with BIO-tagged personal data (needs faker)
 for _name in TEXT_DATASETS:
     register_dataset(_name, load_text_dataset)
 

@@ -60,10 +60,19 @@ def build_wordpiece_tokenizer(texts, vocab_size: int = 2048, *, lowercase: bool 
     ``tokenizers``.  Save with ``tokenizer.save_pretrained(dir)``; :func:`load_tokenizer`
     reads it back.
     """
+    from transformers import BertTokenizerFast
+
+    tok = build_wordpiece_backend(texts, vocab_size, lowercase=lowercase)
+    return BertTokenizerFast(tokenizer_object=tok, do_lower_case=lowercase, unk_token="[UNK]", pad_token="[PAD]",
+                             cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+
+
+def build_wordpiece_backend(texts, vocab_size: int = 2048, *, lowercase: bool = True):
+    """The ``tokenizers.Tokenizer`` of :func:`build_wordpiece_tokenizer` (same vocabulary and ids), without
+    ``transformers``: ``encode(text).ids`` / ``.offsets`` (character spans in ``text``) are all a token tagger needs."""
     import collections
 
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from transformers import BertTokenizerFast
 
     normalizer = normalizers.BertNormalizer(lowercase=lowercase)
     pre_tokenizer = pre_tokenizers.BertPreTokenizer()
@@ -82,8 +91,7 @@ def build_wordpiece_tokenizer(texts, vocab_size: int = 2048, *, lowercase: bool 
     cls, sep = vocab.index("[CLS]"), vocab.index("[SEP]")
     tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
                                                        special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
-    return BertTokenizerFast(tokenizer_object=tok, do_lower_case=lowercase, unk_token="[UNK]", pad_token="[PAD]",
-                             cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    return tok
 
 
 def load_tokenizer(path):
@@ -235,5 +243,6 @@ def load_text_dataset(name: str, config, *, seed: int = 0) -> ArrayDataset:
     raise ValueError(f"unknown text dataset {name!r}; available: {', '.join(TEXT_DATASETS)}, sentiment:DIR")
 
 
-__all__ = ["TEXT_DATASETS", "build_wordpiece_tokenizer", "byte_windows", "check_tokenizer_fits", "encode",
-           "load_pydoc_bytes", "load_sentiment_texts", "load_text_dataset", "load_tokenizer", "sentiment_tokenizer"]
+__all__ = ["TEXT_DATASETS", "build_wordpiece_backend", "build_wordpiece_tokenizer", "byte_windows", "check_tokenizer_fits",
+           "encode", "load_pydoc_bytes", "load_sentiment_texts", "load_text_dataset", "load_tokenizer",
+           "sentiment_tokenizer"]

@@ -18,6 +18,7 @@ Variants (published sizes, vocabulary 30,522, 512 positions)::
     bert_base       12     768     12    3,072     109,483,778
     bert_large      24   1,024     16    4,096     335,143,938
     bert_nano        2      64      2      256   (vocab 2,048; for tests)
+    bert_pii         2     128      2      512   (vocab 4,096, 64-token windows; 13-tag PII tagger)
 
 Hugging Face checkpoints: :func:`zoo.from_pretrained` / :func:`zoo.save_pretrained`
 (``zoo.models.bert.hf``, imported lazily).  Hugging Face BERT uses exact (erf)
@@ -202,4 +203,10 @@ registry.register_model(
     config=BertConfig(variant="bert_nano", vocab_size=2048, num_layers=2, hidden_size=64, num_heads=2,
                       mlp_dim=256, max_position_embeddings=128, input_shape=(64,)),
     description="BERT 2L/64H/2 heads with a 2,048-token vocabulary (tests, the shipped sentiment set)",
+)
+registry.register_model(
+    "bert_pii", module=Bert,
+    config=BertConfig(variant="bert_pii", vocab_size=4096, num_layers=2, hidden_size=128, num_heads=2, mlp_dim=512,
+                      max_position_embeddings=128, input_shape=(64,), task="token_classification", num_classes=13),
+    description="BERT 2L/128H token tagger of personal data: 13 BIO tags of 6 entity types (--data pii)",
 )
