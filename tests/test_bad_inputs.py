@@ -57,7 +57,7 @@ def _with(**changes):
 # (argv, exit code, substrings of the message: what was expected and what came in)
 CLI_CASES = {
     "unknown model": (["resnet9000", *BASE[1:]], 2, ["unknown model 'resnet9000'", "known models:", "mlp"]),
-    "unknown dataset": (_with(data="mnist9000"), 2, ["unknown dataset 'mnist9000'", "available: breast_cancer, cifar10, digits, digits_ovr, docstrings, fsdd, imagenet, imdb, pydoc, sentiment, series, sst2, synthetic, translate, wikitext"]),
+    "unknown dataset": (_with(data="mnist9000"), 2, ["unknown dataset 'mnist9000'", "available: breast_cancer, cifar10, cnn_dailymail, digits, digits_ovr, docstrings, fsdd, imagenet, imdb, movielens, pii, pydoc, sentiment, series, squad, sst2, synthetic, translate, wikitext, wmt, xsum"]),
     "negative steps": (_with(steps=-1), 2, ["steps must be a non-negative int, got -1"]),
     "zero batch": (_with(batch_size=0), 2, ["batch_size must be a positive int, got 0"]),
     "negative batch": (_with(batch_size=-3), 2, ["batch_size must be a positive int, got -3"]),

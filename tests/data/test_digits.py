@@ -51,7 +51,7 @@ def test_layouts_the_digits_cannot_fill_are_errors(layout, shape, message):
 
 
 def test_unknown_dataset_is_an_error():
-    with pytest.raises(ValueError, match="unknown dataset 'imagenet22k'; available: breast_cancer, cifar10, digits, digits_ovr, docstrings, fsdd, imagenet"):
+    with pytest.raises(ValueError, match="unknown dataset 'imagenet22k'; available: breast_cancer, cifar10, cnn_dailymail, digits, digits_ovr, docstrings, fsdd, imagenet, imdb, movielens, pii, pydoc, sentiment, series, squad, sst2, synthetic, translate, wikitext, wmt, xsum"):
         load_dataset("imagenet22k", zoo.get_config("mlp"))
 
 
